@@ -1,0 +1,174 @@
+//! The agent's options: one clap definition, each flag with its `EDGEGAP_AGENT_*` twin, and
+//! the checks between options that clap cannot express. Parsing happens once, in `main`;
+//! every error names the flag (and the variable, when the value came from one) and the value,
+//! and ends the agent with exit code 64 before the game is started.
+
+mod maps;
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Args, CommandFactory, Parser, ValueEnum};
+use nix::sys::signal::Signal;
+use tracing::level_filters::LevelFilter;
+
+pub use maps::{parse_duration, parse_signal, ExitCodeMap, SignalMap};
+
+/// `edgegap-agent [OPTIONS] -- <command> [args...]`
+#[derive(Debug, Parser)]
+#[command(
+    name = "edgegap-agent",
+    version,
+    about = "Runs a game server on Edgegap: PID 1, signals, grace period, exit codes.",
+    after_help = "Every option can also be set through the environment variable shown with it."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub supervisor: SupervisorOptions,
+
+    #[command(flatten)]
+    pub logging: LoggingOptions,
+
+    /// The game server and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+/// How the game server is stopped and how its end is reported.
+#[derive(Debug, Clone, Args)]
+pub struct SupervisorOptions {
+    /// Signal a stop sends to the game's process group (TERM, INT, QUIT, ... or a number).
+    #[arg(long, env = "EDGEGAP_AGENT_STOP_SIGNAL", default_value = "TERM", value_parser = parse_signal, value_name = "SIGNAL")]
+    pub stop_signal: Signal,
+
+    /// Rewrites forwarded signals, e.g. `TERM=INT,HUP=USR1`.
+    #[arg(long, env = "EDGEGAP_AGENT_FORWARD_SIGNAL_MAP", default_value = "", hide_default_value = true, value_parser = SignalMap::parse, value_name = "FROM=TO,...")]
+    pub forward_signal_map: SignalMap,
+
+    /// Time the game has to exit after a stop before it is killed. Set it to the app
+    /// version's `termination_grace_period_seconds`.
+    #[arg(long, env = "EDGEGAP_AGENT_GRACE_PERIOD", default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub grace_period: Duration,
+
+    /// How long before the end of the grace period the agent SIGKILLs the game, so that it
+    /// exits (with its own code) before the platform's SIGKILL reaches it.
+    #[arg(long, env = "EDGEGAP_AGENT_KILL_MARGIN", default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    pub kill_margin: Duration,
+
+    /// Rewrites the final exit code, e.g. `143=0,137=0` (for `restart_policy: on_failure`).
+    #[arg(long, env = "EDGEGAP_AGENT_EXIT_CODE_MAP", default_value = "", hide_default_value = true, value_parser = ExitCodeMap::parse, value_name = "FROM=TO,...")]
+    pub exit_code_map: ExitCodeMap,
+}
+
+impl SupervisorOptions {
+    /// The time from a stop to the agent's SIGKILL: grace period minus kill margin.
+    pub fn kill_after(&self) -> Duration {
+        self.grace_period.saturating_sub(self.kill_margin)
+    }
+}
+
+/// Where and how the agent's own log lines are written (always stderr).
+#[derive(Debug, Clone, Args)]
+pub struct LoggingOptions {
+    /// Log line format.
+    #[arg(
+        long,
+        env = "EDGEGAP_AGENT_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+
+    /// Most detailed level logged: off, error, warn, info, debug, trace.
+    #[arg(long, env = "EDGEGAP_AGENT_LOG", default_value = "info", value_parser = parse_level, value_name = "LEVEL")]
+    pub log_level: LevelFilter,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `[edgegap-agent] <time> <LEVEL> message key=value`
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+fn parse_level(text: &str) -> Result<LevelFilter, String> {
+    text.trim().parse::<LevelFilter>().map_err(|_| {
+        format!("{text:?} is not a log level (expected off, error, warn, info, debug or trace)")
+    })
+}
+
+/// What parsing the command line ended with, when it did not produce options.
+#[derive(Debug)]
+pub enum ParseOutcome {
+    /// `--help` or `--version`: print it and exit 0.
+    Informational(String),
+    /// A usage or configuration error, already phrased for the user: exit 64.
+    Invalid(String),
+}
+
+impl Cli {
+    /// Parses and validates `args` (the program name first). Environment twins are read
+    /// from the process environment by clap.
+    pub fn parse_and_validate<I, T>(args: I) -> Result<Cli, ParseOutcome>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let cli = Cli::try_parse_from(&args).map_err(|error| match error.kind() {
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                ParseOutcome::Informational(error.render().to_string())
+            }
+            _ => ParseOutcome::Invalid(describe_with_source(&error, &args)),
+        })?;
+        cli.validate().map_err(ParseOutcome::Invalid)?;
+        Ok(cli)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let s = &self.supervisor;
+        if s.grace_period <= s.kill_margin {
+            return Err(format!(
+                "error: --grace-period ({}) must be longer than --kill-margin ({}): the game would get no time to stop\n",
+                humantime::format_duration(s.grace_period),
+                humantime::format_duration(s.kill_margin)
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// clap names the flag of a bad value; when the value came from the flag's environment twin
+/// (the flag is not on the command line), say so, so the user knows where to look.
+fn describe_with_source(error: &clap::Error, args: &[OsString]) -> String {
+    let mut text = error.render().to_string();
+    let Some(ContextValue::String(arg)) = error.get(ContextKind::InvalidArg) else {
+        return text;
+    };
+    let long = arg.split_whitespace().next().unwrap_or_default();
+    let command = Cli::command();
+    let Some(env) = command
+        .get_arguments()
+        .find(|a| a.get_long().is_some_and(|l| format!("--{l}") == long))
+        .and_then(|a| a.get_env())
+    else {
+        return text;
+    };
+    let on_command_line = args.iter().any(|a| {
+        let a = a.to_string_lossy();
+        a == long || a.starts_with(&format!("{long}="))
+    });
+    if !on_command_line {
+        text = text.replacen(
+            '\n',
+            &format!(
+                " (the value came from the environment variable {})\n",
+                env.to_string_lossy()
+            ),
+            1,
+        );
+    }
+    text
+}

@@ -1,0 +1,45 @@
+//! The one table of exit codes the agent can end with.
+//!
+//! A game server's own code passes through unchanged (then `--exit-code-map` applies); the
+//! agent's own failures use the BSD `sysexits`/shell conventions below, so the platform's
+//! restart policy and a human reading `docker ps -a` can tell them apart. The README carries
+//! the same table; `tests/exit_codes.rs` checks each row against the real binary.
+
+/// The child exited with status 0, or the agent printed `--help`/`--version`.
+pub const SUCCESS: i32 = 0;
+/// Bad usage or configuration: an unknown flag, a malformed value, an unusable setting.
+/// The game was not started.
+pub const USAGE: i32 = 64;
+/// The agent itself failed (an OS call that cannot fail in a sane environment did).
+pub const INTERNAL: i32 = 70;
+/// The command exists but cannot be executed (permission denied, not an executable).
+pub const NOT_EXECUTABLE: i32 = 126;
+/// The command was not found.
+pub const NOT_FOUND: i32 = 127;
+/// Base for "the child died of signal N": the agent exits with `SIGNAL_BASE + N`.
+pub const SIGNAL_BASE: i32 = 128;
+/// The child was killed with SIGKILL after the grace period (128 + 9).
+pub const KILLED_AFTER_GRACE: i32 = SIGNAL_BASE + 9;
+
+/// Every code above with its meaning, in the order the README lists them.
+pub const TABLE: &[(&str, &str)] = &[
+    (
+        "0..=255",
+        "the game server's own exit code, passed through (then `--exit-code-map`)",
+    ),
+    ("64", "bad usage or configuration; the game was not started"),
+    ("70", "internal error of the agent"),
+    (
+        "126",
+        "the command cannot be executed (permission denied, not an executable)",
+    ),
+    ("127", "the command was not found"),
+    (
+        "128+N",
+        "the game server died of signal N (e.g. 143 for SIGTERM)",
+    ),
+    (
+        "137",
+        "the game server was SIGKILLed after the grace period (128+9)",
+    ),
+];

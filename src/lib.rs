@@ -1,0 +1,19 @@
+//! edgegap-agent: the entrypoint of a game-server container on Edgegap.
+//!
+//! `main.rs` only wires these modules together; each module's doc says what it owns.
+#![deny(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod config;
+pub mod exit_code;
+pub mod logging;
+#[allow(unsafe_code)]
+pub mod os;
+pub mod supervisor;
+
+/// The address the local API listens on by default; its URL is given to the game as
+/// `EDGEGAP_AGENT_URL`.
+pub const DEFAULT_API_ADDR: &str = "127.0.0.1:7070";

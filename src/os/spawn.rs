@@ -1,0 +1,118 @@
+//! Starting the game server: its own process group, a clean signal state, inherited stdio.
+
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::BorrowedFd;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::unistd::Pid;
+
+/// Why the command could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("command not found: {program:?}")]
+    NotFound { program: OsString },
+    #[error("command cannot be executed: {program:?}: {source}")]
+    NotExecutable {
+        program: OsString,
+        source: io::Error,
+    },
+    #[error("cannot start {program:?}: {source}")]
+    Other {
+        program: OsString,
+        source: io::Error,
+    },
+}
+
+/// Starts `argv` as the leader of a new process group, with an empty signal mask and every
+/// signal at its default disposition (an ignored signal would otherwise survive `exec`),
+/// stdin/stdout/stderr inherited untouched, and the agent's environment plus `extra_env`.
+/// When stdin is a terminal the new group is made its foreground group, so an interactive
+/// game still reads it (and gets Ctrl-C) as it would without the agent.
+///
+/// Returns once `exec` has succeeded. The returned pid's status belongs to the reaper: the
+/// `std::process::Child` is dropped without being waited on.
+pub fn spawn_in_own_group(
+    argv: &[OsString],
+    extra_env: &[(&str, String)],
+) -> Result<Pid, SpawnError> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err(SpawnError::NotFound {
+            program: OsString::new(),
+        });
+    };
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .envs(extra_env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit());
+    // SAFETY: the closure runs in the forked child before exec and only makes
+    // async-signal-safe calls (setpgid, isatty/tcgetattr, tcsetpgrp, sigaction,
+    // pthread_sigmask); it allocates nothing and takes no locks.
+    unsafe {
+        command.pre_exec(prepare_child);
+    }
+    match command.spawn() {
+        Ok(child) => {
+            // i32::try_from cannot fail for a real pid (pid_max ≤ 2^22).
+            let pid = i32::try_from(child.id()).map_err(|_| SpawnError::Other {
+                program: program.clone(),
+                source: io::Error::other("pid out of range"),
+            })?;
+            drop(child);
+            Ok(Pid::from_raw(pid))
+        }
+        Err(source) => Err(match source.kind() {
+            io::ErrorKind::NotFound => SpawnError::NotFound {
+                program: program.clone(),
+            },
+            io::ErrorKind::PermissionDenied => SpawnError::NotExecutable {
+                program: program.clone(),
+                source,
+            },
+            _ if source.raw_os_error() == Some(nix::libc::ENOEXEC)
+                || source.raw_os_error() == Some(nix::libc::EISDIR) =>
+            {
+                SpawnError::NotExecutable {
+                    program: program.clone(),
+                    source,
+                }
+            }
+            _ => SpawnError::Other {
+                program: program.clone(),
+                source,
+            },
+        }),
+    }
+}
+
+/// Runs in the child between fork and exec. Async-signal-safe calls only.
+fn prepare_child() -> io::Result<()> {
+    nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+    // SAFETY: fd 0 is borrowed for the duration of these two calls only; if it is closed the
+    // calls fail with EBADF, which is handled.
+    let stdin = unsafe { BorrowedFd::borrow_raw(0) };
+    if nix::unistd::isatty(stdin).unwrap_or(false) {
+        // A background group that calls tcsetpgrp gets SIGTTOU unless it is ignored.
+        let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+        // SAFETY: installing SIG_IGN runs no code in signal context.
+        let previous = unsafe { sigaction(Signal::SIGTTOU, &ignore) }?;
+        let _ = nix::unistd::tcsetpgrp(stdin, nix::unistd::getpid());
+        // SAFETY: restores the disposition saved just above.
+        unsafe { sigaction(Signal::SIGTTOU, &previous) }?;
+    }
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for signal in Signal::iterator() {
+        if signal == Signal::SIGKILL || signal == Signal::SIGSTOP {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL runs no code in signal context.
+        unsafe { sigaction(signal, &default) }?;
+    }
+    SigSet::empty().thread_set_mask()?;
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! A scriptable fake game server for the black-box tests. Not shipped.
+//!
+//! Flags (all optional; the last matching behaviour wins in the order listed):
+//!   --touch FILE           create FILE first (proves the game was started)
+//!   --print-env VAR        print `ENV VAR=<value>` (or `ENV VAR unset`)
+//!   --record-signals FILE  append each received signal's name to FILE, one per line
+//!   --ignore-term          SIGTERM is recorded (if recording) and otherwise ignored
+//!   --on-term-exit CODE    on SIGTERM, exit with CODE after --on-term-delay-ms (default 0)
+//!   --grandchild           start a grandchild in the same process group that records
+//!                          signals to FILE.grandchild (needs --record-signals)
+//!   --orphans N            orphan N grandchildren that each live --orphan-ms (default 50)
+//!   --die-signal N         after READY, die of signal N
+//!   --run-ms N             after READY, run N ms, then exit with --exit (default 0)
+//!   --exit N               after READY (and --run-ms), exit with N; without --exit or
+//!                          --run-ms the game runs until a signal ends it
+//!   --label L              print `L-READY` instead of `READY`
+//! It prints `READY pid=<pid>` on stdout once set up.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::process::Command;
+use std::time::Duration;
+
+use nix::sys::signal::{raise, SigSet, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::{fork, ForkResult};
+
+const RECORDED: [Signal; 7] = [
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+];
+
+#[derive(Default, Clone)]
+struct Script {
+    touch: Option<String>,
+    print_env: Vec<String>,
+    record: Option<String>,
+    ignore_term: bool,
+    on_term_exit: Option<i32>,
+    on_term_delay_ms: u64,
+    grandchild: bool,
+    orphans: u32,
+    orphan_ms: u64,
+    die_signal: Option<i32>,
+    run_ms: Option<u64>,
+    exit: Option<i32>,
+    label: Option<String>,
+}
+
+fn parse() -> Script {
+    let mut script = Script {
+        orphan_ms: 50,
+        ..Script::default()
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || {
+            args.next()
+                .unwrap_or_else(|| panic!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--touch" => script.touch = Some(value()),
+            "--print-env" => script.print_env.push(value()),
+            "--record-signals" => script.record = Some(value()),
+            "--ignore-term" => script.ignore_term = true,
+            "--on-term-exit" => script.on_term_exit = Some(value().parse().unwrap()),
+            "--on-term-delay-ms" => script.on_term_delay_ms = value().parse().unwrap(),
+            "--grandchild" => script.grandchild = true,
+            "--orphans" => script.orphans = value().parse().unwrap(),
+            "--orphan-ms" => script.orphan_ms = value().parse().unwrap(),
+            "--die-signal" => script.die_signal = Some(value().parse().unwrap()),
+            "--run-ms" => script.run_ms = Some(value().parse().unwrap()),
+            "--exit" => script.exit = Some(value().parse().unwrap()),
+            "--label" => script.label = Some(value()),
+            other => panic!("fake-game: unknown flag {other}"),
+        }
+    }
+    script
+}
+
+fn record(path: &str, signal: Signal) {
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    file.write_all(format!("{}\n", signal.as_str()).as_bytes())
+        .unwrap();
+}
+
+fn handle_signals(script: Script) {
+    let mut set = SigSet::empty();
+    for signal in RECORDED {
+        set.add(signal);
+    }
+    set.thread_block().unwrap();
+    std::thread::spawn(move || loop {
+        let signal = set.wait().unwrap();
+        if let Some(path) = &script.record {
+            record(path, signal);
+        }
+        if signal != Signal::SIGTERM || script.ignore_term {
+            continue;
+        }
+        if let Some(code) = script.on_term_exit {
+            std::thread::sleep(Duration::from_millis(script.on_term_delay_ms));
+            println!("EXITING code={code}");
+            std::process::exit(code);
+        }
+        // Default: die of SIGTERM, as an unprepared game would.
+        let mut term = SigSet::empty();
+        term.add(Signal::SIGTERM);
+        term.thread_unblock().unwrap();
+        raise(Signal::SIGTERM).unwrap();
+    });
+}
+
+fn orphan(count: u32, lifetime: Duration) {
+    // SAFETY: the forked children only sleep and _exit; no locks or allocations are needed.
+    match unsafe { fork() }.unwrap() {
+        ForkResult::Parent { child } => {
+            waitpid(child, None).unwrap();
+        }
+        ForkResult::Child => {
+            for _ in 0..count {
+                // SAFETY: as above.
+                if let ForkResult::Child = unsafe { fork() }.unwrap() {
+                    std::thread::sleep(lifetime);
+                    // SAFETY: _exit ends the process without running the parent's atexit state.
+                    unsafe { nix::libc::_exit(0) };
+                }
+            }
+            // SAFETY: as above.
+            unsafe { nix::libc::_exit(0) };
+        }
+    }
+}
+
+fn main() {
+    let script = parse();
+    if let Some(path) = &script.touch {
+        std::fs::write(path, b"started\n").unwrap();
+    }
+    for var in &script.print_env {
+        match std::env::var(var) {
+            Ok(value) => println!("ENV {var}={value}"),
+            Err(_) => println!("ENV {var} unset"),
+        }
+    }
+    if script.record.is_some() || script.ignore_term || script.on_term_exit.is_some() {
+        handle_signals(script.clone());
+    }
+    if script.grandchild {
+        let path = format!(
+            "{}.grandchild",
+            script
+                .record
+                .as_deref()
+                .expect("--grandchild needs --record-signals")
+        );
+        let exe = std::env::current_exe().unwrap();
+        // The grandchild lives in the game's process group until the group is signalled.
+        #[allow(clippy::zombie_processes)]
+        Command::new(exe)
+            .args(["--record-signals", &path, "--label", "GRANDCHILD"])
+            .spawn()
+            .unwrap();
+    }
+    if script.orphans > 0 {
+        orphan(script.orphans, Duration::from_millis(script.orphan_ms));
+        println!("ORPHANED {}", script.orphans);
+    }
+    match &script.label {
+        Some(label) => println!("{label}-READY pid={}", std::process::id()),
+        None => println!("READY pid={}", std::process::id()),
+    }
+    std::io::stdout().flush().unwrap();
+
+    if let Some(signal) = script.die_signal {
+        let signal = Signal::try_from(signal).unwrap();
+        let mut set = SigSet::empty();
+        set.add(signal);
+        set.thread_unblock().unwrap();
+        raise(signal).unwrap();
+    }
+    if let Some(ms) = script.run_ms {
+        std::thread::sleep(Duration::from_millis(ms));
+        std::process::exit(script.exit.unwrap_or(0));
+    }
+    if let Some(code) = script.exit {
+        std::process::exit(code);
+    }
+    loop {
+        std::thread::park();
+    }
+}
