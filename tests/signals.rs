@@ -79,7 +79,7 @@ fn every_forwarded_signal_reaches_the_game_and_its_process_group() {
 fn a_rewritten_signal_arrives_rewritten() {
     let dir = scratch_dir("rewrite");
     let record = dir.join("signals");
-    let mut agent = start_recording(
+    let agent = start_recording(
         &["--forward-signal-map", "USR1=USR2,HUP=WINCH"],
         &["--ignore-term"],
         &record,
