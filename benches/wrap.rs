@@ -18,7 +18,10 @@ const TINI: &str = "/usr/bin/tini";
 const TINI_STATIC: &str = "/usr/bin/tini-static";
 
 fn runs() -> usize {
-    std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(300)
+    std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -88,7 +91,11 @@ fn signal_latency(prefix: &[&str]) -> SignalFigures {
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let ready = lines.next().expect("READY line").expect("read");
     let game: i32 = ready.trim_start_matches("READY pid=").parse().expect("pid");
-    let target = if prefix.is_empty() { game } else { child.id() as i32 };
+    let target = if prefix.is_empty() {
+        game
+    } else {
+        child.id() as i32
+    };
     let mut samples = Vec::new();
     for _ in 0..runs() {
         let started = Instant::now();
@@ -124,7 +131,10 @@ fn size_of(path: &str) -> u64 {
 fn main() {
     // `cargo bench` passes `--bench`; other harness flags are not used here.
     for tool in [TINI, TINI_STATIC] {
-        assert!(std::path::Path::new(tool).exists(), "{tool} is missing: apt-get install tini");
+        assert!(
+            std::path::Path::new(tool).exists(),
+            "{tool} is missing: apt-get install tini"
+        );
     }
     let overhead = spawn_overhead();
     let direct = overhead[0].1;
@@ -138,7 +148,10 @@ fn main() {
     let agent_size = size_of(AGENT);
     let tini_size = size_of(TINI_STATIC);
 
-    println!("| measure ({} runs each) | direct | edgegap-agent | tini | agent vs tini | target |", runs());
+    println!(
+        "| measure ({} runs each) | direct | edgegap-agent | tini | agent vs tini | target |",
+        runs()
+    );
     println!("|---|---|---|---|---|---|");
     println!(
         "| `X -- /bin/true`, median wall time | {:.0} µs | {:.0} µs | {:.0} µs | | |",

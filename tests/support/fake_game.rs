@@ -87,7 +87,8 @@ fn parse() -> Script {
 fn record(path: &str, signal: Signal) {
     if path == "-" {
         let mut out = std::io::stdout().lock();
-        out.write_all(format!("{}\n", signal.as_str()).as_bytes()).unwrap();
+        out.write_all(format!("{}\n", signal.as_str()).as_bytes())
+            .unwrap();
         out.flush().unwrap();
         return;
     }
