@@ -12,6 +12,9 @@ pub const SUCCESS: i32 = 0;
 pub const USAGE: i32 = 64;
 /// The agent itself failed (an OS call that cannot fail in a sane environment did).
 pub const INTERNAL: i32 = 70;
+/// The code the `--on-exit` policy sees for a game killed because its heartbeats stopped
+/// (`--heartbeat-timeout`), as `timeout(1)` reports a command that timed out.
+pub const HUNG: i32 = 124;
 /// The command exists but cannot be executed (permission denied, not an executable).
 pub const NOT_EXECUTABLE: i32 = 126;
 /// The command was not found.

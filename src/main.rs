@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use edgegap_agent::config::{Cli, ParseOutcome};
+use edgegap_agent::supervisor::machine::SelfStopResult;
 use edgegap_agent::supervisor::{self, Launch};
 use edgegap_agent::{exit_code, logging, os, DEFAULT_API_ADDR};
 
@@ -35,7 +36,7 @@ fn main() -> ExitCode {
 
     // 4. One thread for async work (plus the signal thread): the agent must cost next to nothing.
     let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_time()
+        .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
@@ -45,12 +46,23 @@ fn main() -> ExitCode {
         }
     };
 
-    // 5. Start the game and supervise it to its end.
+    // 5. Start the game and run the match lifecycle to its end.
     let launch = Launch {
-        command: &cli.command,
+        command: cli.command.clone(),
         extra_env: vec![("EDGEGAP_AGENT_URL", format!("http://{DEFAULT_API_ADDR}"))],
+        end_on_log: cli.lifecycle.end_on_log.clone(),
+        pre_stop: cli.lifecycle.pre_stop.clone(),
     };
-    match runtime.block_on(supervisor::run(launch, cli.supervisor.clone())) {
+    let self_stop: supervisor::SelfStopCall = Box::new(|| {
+        Box::pin(async { SelfStopResult::Failed("not configured (local mode)".into()) })
+    });
+    let events = supervisor::event_channel();
+    match runtime.block_on(supervisor::run(
+        launch,
+        cli.machine_options(),
+        events,
+        self_stop,
+    )) {
         Ok(exit) => code(exit),
         Err(error) => {
             tracing::error!(%error, "the game server could not be started");

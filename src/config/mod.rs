@@ -3,6 +3,7 @@
 //! every error names the flag (and the variable, when the value came from one) and the value,
 //! and ends the agent with exit code 64 before the game is started.
 
+mod lifecycle;
 mod maps;
 
 use std::ffi::OsString;
@@ -13,6 +14,9 @@ use clap::{Args, CommandFactory, Parser, ValueEnum};
 use nix::sys::signal::Signal;
 use tracing::level_filters::LevelFilter;
 
+use crate::supervisor::machine::MachineOptions;
+
+pub use lifecycle::LifecycleOptions;
 pub use maps::{parse_duration, parse_signal, ExitCodeMap, SignalMap};
 
 /// `edgegap-agent [OPTIONS] -- <command> [args...]`
@@ -26,6 +30,9 @@ pub use maps::{parse_duration, parse_signal, ExitCodeMap, SignalMap};
 pub struct Cli {
     #[command(flatten)]
     pub supervisor: SupervisorOptions,
+
+    #[command(flatten)]
+    pub lifecycle: LifecycleOptions,
 
     #[command(flatten)]
     pub logging: LoggingOptions,
@@ -52,8 +59,9 @@ pub struct SupervisorOptions {
     pub grace_period: Duration,
 
     /// How long before the end of the grace period the agent SIGKILLs the game, so that it
-    /// exits (with its own code) before the platform's SIGKILL reaches it.
-    #[arg(long, env = "EDGEGAP_AGENT_KILL_MARGIN", default_value = "1s", value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
+    /// exits (with its own code) before the platform's SIGKILL reaches it. Also accepted as
+    /// --stop-timeout-margin.
+    #[arg(long, alias = "stop-timeout-margin", env = "EDGEGAP_AGENT_KILL_MARGIN", default_value = "1s", value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
     pub kill_margin: Duration,
 
     /// Rewrites the final exit code, e.g. `143=0,137=0` (for `restart_policy: on_failure`).
@@ -127,6 +135,25 @@ impl Cli {
         Ok(cli)
     }
 
+    /// The options the lifecycle machine runs with.
+    pub fn machine_options(&self) -> MachineOptions {
+        let (s, l) = (&self.supervisor, &self.lifecycle);
+        MachineOptions {
+            stop_signal: s.stop_signal,
+            forward_signal_map: s.forward_signal_map.clone(),
+            kill_after: s.kill_after(),
+            exit_code_map: s.exit_code_map.clone(),
+            on_exit: l.on_exit.clone(),
+            restart: l.restart_budget(),
+            idle_timeout: l.idle_timeout,
+            empty_timeout: l.empty_timeout,
+            max_match_duration: l.max_match_duration,
+            heartbeat_timeout: l.heartbeat_timeout,
+            self_stop_wait: l.self_stop_wait,
+            pre_stop_hook: l.pre_stop.is_some(),
+        }
+    }
+
     fn validate(&self) -> Result<(), String> {
         let s = &self.supervisor;
         if s.grace_period <= s.kill_margin {
@@ -136,7 +163,7 @@ impl Cli {
                 humantime::format_duration(s.kill_margin)
             ));
         }
-        Ok(())
+        self.lifecycle.validate()
     }
 }
 

@@ -15,6 +15,7 @@
 //!   --exit N               after READY (and --run-ms), exit with N; without --exit or
 //!                          --run-ms the game runs until a signal ends it
 //!   --label L              print `L-READY` instead of `READY`
+//!   --say TEXT             print TEXT on stdout after READY (repeatable)
 //! It prints `READY pid=<pid>` on stdout once set up.
 
 use std::fs::OpenOptions;
@@ -51,6 +52,7 @@ struct Script {
     run_ms: Option<u64>,
     exit: Option<i32>,
     label: Option<String>,
+    say: Vec<String>,
 }
 
 fn parse() -> Script {
@@ -78,6 +80,7 @@ fn parse() -> Script {
             "--run-ms" => script.run_ms = Some(value().parse().unwrap()),
             "--exit" => script.exit = Some(value().parse().unwrap()),
             "--label" => script.label = Some(value()),
+            "--say" => script.say.push(value()),
             other => panic!("fake-game: unknown flag {other}"),
         }
     }
@@ -186,6 +189,9 @@ fn main() {
     match &script.label {
         Some(label) => println!("{label}-READY pid={}", std::process::id()),
         None => println!("READY pid={}", std::process::id()),
+    }
+    for line in &script.say {
+        println!("{line}");
     }
     std::io::stdout().flush().unwrap();
 
