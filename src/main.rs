@@ -51,7 +51,7 @@ fn main() -> ExitCode {
         command: cli.command.clone(),
         extra_env: vec![("EDGEGAP_AGENT_URL", format!("http://{DEFAULT_API_ADDR}"))],
         end_on_log: cli.lifecycle.end_on_log.clone(),
-        pre_stop: cli.lifecycle.pre_stop.clone(),
+        pre_stop: cli.lifecycle.pre_stop.clone().map(|hook| hook.0),
     };
     let self_stop: supervisor::SelfStopCall = Box::new(|| {
         Box::pin(async { SelfStopResult::Failed("not configured (local mode)".into()) })

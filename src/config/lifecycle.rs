@@ -65,7 +65,7 @@ pub struct LifecycleOptions {
     /// A command run first on every stop (words split on spaces, no shell), bounded by the
     /// grace period; its output is logged. The stop signal follows when it ends.
     #[arg(long, env = "EDGEGAP_AGENT_PRE_STOP", value_parser = parse_command, value_name = "COMMAND")]
-    pub pre_stop: Option<Vec<OsString>>,
+    pub pre_stop: Option<HookCommand>,
 }
 
 impl LifecycleOptions {
@@ -107,10 +107,14 @@ fn parse_regex(text: &str) -> Result<regex_lite::Regex, String> {
     regex_lite::Regex::new(text).map_err(|e| format!("{text:?} is not a regular expression: {e}"))
 }
 
-fn parse_command(text: &str) -> Result<Vec<OsString>, String> {
+/// A command line as its words (a newtype, so clap takes it as one value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookCommand(pub Vec<OsString>);
+
+fn parse_command(text: &str) -> Result<HookCommand, String> {
     let words: Vec<OsString> = text.split_whitespace().map(OsString::from).collect();
     if words.is_empty() {
         return Err("the command is empty".into());
     }
-    Ok(words)
+    Ok(HookCommand(words))
 }
