@@ -78,7 +78,16 @@ fn as_a_subreaper_the_agent_reaps_orphaned_grandchildren() {
 /// The agent as PID 1 of a fresh PID namespace: 1000 orphans, 0 zombies.
 #[test]
 fn as_pid_1_the_agent_reaps_a_thousand_orphans() {
-    let orphans = 1000;
+    reap_as_pid_1(1000);
+}
+
+/// An orphan storm: 10,000 orphans, 0 zombies.
+#[test]
+fn as_pid_1_the_agent_survives_an_orphan_storm() {
+    reap_as_pid_1(10_000);
+}
+
+fn reap_as_pid_1(orphans: usize) {
     let mut unshare = Command::new("unshare");
     if !nix::unistd::geteuid().is_root() {
         unshare.args(["--user", "--map-root-user"]);
