@@ -1,0 +1,263 @@
+//! What the API shares with the rest of the agent, and who owns each part.
+//!
+//! - [`ApiCommand`]: the only way a request changes anything. Handlers validate, then send a
+//!   command to the supervisor over an unbounded channel; they never touch the game's process
+//!   or the platform.
+//! - [`AgentStatus`]: owned and published by the supervisor through a `watch` channel; the API
+//!   only reads it (`borrow()`), and computes time-dependent fields (uptime, milliseconds left
+//!   before the kill) at request time. [`AgentStatus::apply`] is the one place a command
+//!   changes the status, shared by the supervisor and the tests.
+//! - The set of connected players is owned by the API ([`ApiState::players`]): it is the only
+//!   writer, so a connect/disconnect response is exact. It sends `PlayerConnected` /
+//!   `PlayerDisconnected` to the supervisor only when the set actually changed, so the
+//!   supervisor's count (in `AgentStatus::players`, for the idle timeout) follows it exactly.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::metrics::Metrics;
+
+/// A message from the API to the supervisor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiCommand {
+    /// `POST /v1/ready`: the game declares itself ready.
+    Ready,
+    /// `POST /v1/heartbeat`: the game is alive.
+    Heartbeat,
+    /// `POST /v1/match/end`: the match is over; stop the deployment (after `delay`).
+    MatchEnd {
+        reason: Option<String>,
+        delay: Option<Duration>,
+    },
+    /// A player id joined the set (sent only when it was not already in it).
+    PlayerConnected(String),
+    /// A player id left the set (sent only when it was in it).
+    PlayerDisconnected(String),
+}
+
+/// Where the agent is in the game's life, as the API reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Lifecycle {
+    /// The API is up; the game is not started yet.
+    Starting,
+    /// The game runs.
+    Running,
+    /// The match is over (or another trigger fired); the stop is being arranged.
+    Ending { reason: String },
+    /// The stop signal was sent; the game is killed at `deadline` if still running.
+    Stopping {
+        #[serde(skip)]
+        deadline: Instant,
+        /// The same deadline as wall-clock time, milliseconds since the Unix epoch.
+        deadline_unix_ms: u64,
+    },
+    /// The game ended; the agent exits with `code`.
+    Exited { code: i32 },
+}
+
+impl Lifecycle {
+    /// Every state's name, in order: the label values of the lifecycle metric.
+    pub const NAMES: [&'static str; 5] = ["starting", "running", "ending", "stopping", "exited"];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Lifecycle::Starting => "starting",
+            Lifecycle::Running => "running",
+            Lifecycle::Ending { .. } => "ending",
+            Lifecycle::Stopping { .. } => "stopping",
+            Lifecycle::Exited { .. } => "exited",
+        }
+    }
+
+    /// `Stopping` with a deadline `after` from now, in both clocks.
+    pub fn stopping_in(after: Duration) -> Lifecycle {
+        Lifecycle::Stopping {
+            deadline: Instant::now() + after,
+            deadline_unix_ms: unix_ms(SystemTime::now() + after),
+        }
+    }
+}
+
+/// The agent's state as published by the supervisor.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentStatus {
+    #[serde(flatten)]
+    pub lifecycle: Lifecycle,
+    /// The game's pid while it runs.
+    pub child_pid: Option<i32>,
+    /// When the agent started (for uptime).
+    #[serde(skip)]
+    pub started_at: Instant,
+    /// How many times the game was restarted in place.
+    pub restarts: u32,
+    /// The game said it is ready (`POST /v1/ready`).
+    pub ready: bool,
+    /// The outcome of the self-stop call, once there is one (filled by the platform side).
+    pub self_stop: Option<String>,
+    /// When the game last sent a heartbeat.
+    #[serde(skip)]
+    pub last_heartbeat: Option<Instant>,
+    /// How many players are connected.
+    pub players: usize,
+}
+
+impl AgentStatus {
+    /// The status of an agent that just started: no game yet.
+    pub fn starting() -> AgentStatus {
+        AgentStatus {
+            lifecycle: Lifecycle::Starting,
+            child_pid: None,
+            started_at: Instant::now(),
+            restarts: 0,
+            ready: false,
+            self_stop: None,
+            last_heartbeat: None,
+            players: 0,
+        }
+    }
+
+    /// Applies a command from the API. A match end only moves a starting or running game to
+    /// `ending` (the first reason wins); later states are not rolled back.
+    pub fn apply(&mut self, command: &ApiCommand) {
+        match command {
+            ApiCommand::Ready => self.ready = true,
+            ApiCommand::Heartbeat => self.last_heartbeat = Some(Instant::now()),
+            ApiCommand::MatchEnd { reason, .. } => {
+                if matches!(self.lifecycle, Lifecycle::Starting | Lifecycle::Running) {
+                    self.lifecycle = Lifecycle::Ending {
+                        reason: reason.clone().unwrap_or_else(|| "match ended".to_owned()),
+                    };
+                }
+            }
+            ApiCommand::PlayerConnected(_) => self.players += 1,
+            ApiCommand::PlayerDisconnected(_) => self.players = self.players.saturating_sub(1),
+        }
+    }
+
+    /// The status as `GET /v1/status` shows it, with the time-dependent fields computed now.
+    pub fn to_json(&self) -> Value {
+        let now = Instant::now();
+        let mut value = serde_json::to_value(self).unwrap_or_else(|_| json!({}));
+        if let Value::Object(map) = &mut value {
+            map.insert(
+                "uptime_ms".into(),
+                json!(millis(now.saturating_duration_since(self.started_at))),
+            );
+            map.insert(
+                "last_heartbeat_ms_ago".into(),
+                json!(self
+                    .last_heartbeat
+                    .map(|at| millis(now.saturating_duration_since(at)))),
+            );
+            if let Lifecycle::Stopping { deadline, .. } = self.lifecycle {
+                map.insert(
+                    "ms_left".into(),
+                    json!(millis(deadline.saturating_duration_since(now))),
+                );
+            }
+        }
+        value
+    }
+}
+
+/// The local API token. Its `Debug` never shows the value.
+#[derive(Clone)]
+pub struct ApiToken(String);
+
+impl ApiToken {
+    pub fn new(token: String) -> ApiToken {
+        ApiToken(token)
+    }
+
+    /// The token itself, to hand to the game as `EDGEGAP_AGENT_API_TOKEN`.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Compares `offered` with the token in time that depends only on the token's length.
+    pub fn matches(&self, offered: &[u8]) -> bool {
+        let expected = self.0.as_bytes();
+        let mut diff = expected.len() ^ offered.len();
+        for (i, byte) in expected.iter().enumerate() {
+            diff |= usize::from(byte ^ offered.get(i).copied().unwrap_or(0));
+        }
+        diff == 0
+    }
+}
+
+impl std::fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiToken(<redacted>)")
+    }
+}
+
+/// Everything a request handler can see.
+pub struct ApiState {
+    pub commands: mpsc::UnboundedSender<ApiCommand>,
+    pub status: watch::Receiver<AgentStatus>,
+    /// The deployment context served by `GET /v1/deployment` (never holds a token).
+    pub deployment: Arc<Value>,
+    pub token: Option<ApiToken>,
+    /// `--ready-on-ports`: the internal TCP ports probed by `GET /readyz`; `None` when off.
+    pub ready_ports: Option<Vec<u16>>,
+    pub metrics: Arc<Metrics>,
+    players: Mutex<BTreeSet<String>>,
+}
+
+impl ApiState {
+    /// Builds the state; every key of `deployment` whose name contains "token" is removed, so
+    /// a secret handed in by mistake is never served.
+    pub fn new(
+        commands: mpsc::UnboundedSender<ApiCommand>,
+        status: watch::Receiver<AgentStatus>,
+        mut deployment: Value,
+        token: Option<ApiToken>,
+        ready_ports: Option<Vec<u16>>,
+        metrics: Arc<Metrics>,
+    ) -> ApiState {
+        strip_tokens(&mut deployment);
+        ApiState {
+            commands,
+            status,
+            deployment: Arc::new(deployment),
+            token,
+            ready_ports,
+            metrics,
+            players: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// The connected players. A panic while holding the lock cannot leave the set half-changed
+    /// (each change is one insert or remove), so a poisoned lock is used as is.
+    pub fn players(&self) -> MutexGuard<'_, BTreeSet<String>> {
+        self.players
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn strip_tokens(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|key, _| !key.to_ascii_lowercase().contains("token"));
+            map.values_mut().for_each(strip_tokens);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_tokens),
+        _ => {}
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn unix_ms(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map(millis).unwrap_or(0)
+}
