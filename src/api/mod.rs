@@ -30,6 +30,8 @@
 
 // A handler step's `Err` is the finished error response; boxing it would buy nothing here.
 #[allow(clippy::result_large_err)]
+mod commands;
+#[allow(clippy::result_large_err)]
 mod json;
 mod metrics;
 #[allow(clippy::result_large_err)]

@@ -2,22 +2,19 @@
 //!
 //! Paths are resolved to a [`Route`] by one table ([`Route::from_path`]), which also gives the
 //! metric label and the `Allow` header, so a raw path never becomes a label. Read-only routes
-//! answer from the published status; state-changing routes authorize, read the body under the
-//! size limit, validate, and send an [`ApiCommand`]: they never act themselves.
+//! answer from the published status; the state-changing routes are in `commands.rs`.
 
 use std::error::Error as StdError;
 use std::time::Duration;
 
 use hyper::body::{Body, Bytes};
-use hyper::header::{HeaderValue, ALLOW, AUTHORIZATION, WWW_AUTHENTICATE};
-use hyper::http::request::Parts;
+use hyper::header::{HeaderValue, ALLOW};
 use hyper::{Method, Request, Response, StatusCode};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
+use super::commands::{self, post};
 use super::json::{self, error, json_response, ResponseBody};
-use super::state::{ApiCommand, ApiState, Lifecycle};
-use crate::config::parse_duration;
+use super::state::{ApiState, Lifecycle};
 
 /// Every route, as a closed set (metric labels, `Allow`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,8 +89,6 @@ impl Route {
 
 /// How long `/readyz` waits for one port to accept a connection.
 const PORT_PROBE_TIMEOUT: Duration = Duration::from_millis(250);
-/// The longest player id accepted, in bytes.
-const MAX_PLAYER_ID_BYTES: usize = 256;
 
 /// Answers one request and counts it in the metrics.
 pub async fn handle<B>(request: Request<B>, state: &ApiState) -> Response<ResponseBody>
@@ -118,11 +113,15 @@ where
         (&Method::GET, Route::Status) => status(state),
         (&Method::GET, Route::Players) => players(state),
         (&Method::GET, Route::Metrics) => metrics(state),
-        (&Method::POST, Route::Ready) => post(state, &parts, body, ready).await,
-        (&Method::POST, Route::Heartbeat) => post(state, &parts, body, heartbeat).await,
-        (&Method::POST, Route::MatchEnd) => post(state, &parts, body, match_end).await,
-        (&Method::POST, Route::PlayersConnect) => post(state, &parts, body, connect).await,
-        (&Method::POST, Route::PlayersDisconnect) => post(state, &parts, body, disconnect).await,
+        (&Method::POST, Route::Ready) => post(state, &parts, body, commands::ready).await,
+        (&Method::POST, Route::Heartbeat) => post(state, &parts, body, commands::heartbeat).await,
+        (&Method::POST, Route::MatchEnd) => post(state, &parts, body, commands::match_end).await,
+        (&Method::POST, Route::PlayersConnect) => {
+            post(state, &parts, body, commands::connect).await
+        }
+        (&Method::POST, Route::PlayersDisconnect) => {
+            post(state, &parts, body, commands::disconnect).await
+        }
         (method, _) => {
             let mut response = error(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -221,218 +220,5 @@ fn metrics(state: &ApiState) -> Response<ResponseBody> {
         StatusCode::OK,
         Bytes::from(text),
         "text/plain; version=0.0.4; charset=utf-8",
-    )
-}
-
-/// The shared part of every state-changing route: authorize, read the body, then `act`.
-async fn post<B>(
-    state: &ApiState,
-    parts: &Parts,
-    body: B,
-    act: fn(&ApiState, &[u8]) -> Response<ResponseBody>,
-) -> Response<ResponseBody>
-where
-    B: Body<Data = Bytes>,
-    B::Error: Into<Box<dyn StdError + Send + Sync>>,
-{
-    if let Err(refused) = authorize(state, parts) {
-        return refused;
-    }
-    match json::read_body(&parts.headers, body).await {
-        Ok(bytes) => act(state, &bytes),
-        Err(refused) => refused,
-    }
-}
-
-fn authorize(state: &ApiState, parts: &Parts) -> Result<(), Response<ResponseBody>> {
-    let Some(token) = &state.token else {
-        return Ok(());
-    };
-    let offered = parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
-    let refuse = |detail: &str| {
-        let mut response = error(StatusCode::UNAUTHORIZED, "unauthorized", detail);
-        response
-            .headers_mut()
-            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        Err(response)
-    };
-    let Some(offered) = offered else {
-        return refuse("this route needs `Authorization: Bearer <token>` with the token from EDGEGAP_AGENT_API_TOKEN");
-    };
-    let credential = match offered.split_first_chunk::<7>() {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case(b"bearer ") => rest,
-        _ => return refuse("the Authorization header is not of the form `Bearer <token>`"),
-    };
-    if token.matches(credential) {
-        Ok(())
-    } else {
-        refuse("the bearer token is not the one in EDGEGAP_AGENT_API_TOKEN")
-    }
-}
-
-/// Sends `command` to the supervisor, answering 202 with `body`, or 503 if it is gone.
-fn send(state: &ApiState, command: ApiCommand, body: Value) -> Response<ResponseBody> {
-    match state.commands.send(command) {
-        Ok(()) => json_response(StatusCode::ACCEPTED, &body),
-        Err(_) => agent_exiting(),
-    }
-}
-
-fn agent_exiting() -> Response<ResponseBody> {
-    error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "agent exiting",
-        "the supervisor no longer takes requests: the agent is exiting",
-    )
-}
-
-fn ready(state: &ApiState, body: &[u8]) -> Response<ResponseBody> {
-    if let Err(refused) = json::parse_optional::<Value>(body) {
-        return refused;
-    }
-    send(state, ApiCommand::Ready, json!({"accepted": "ready"}))
-}
-
-fn heartbeat(state: &ApiState, body: &[u8]) -> Response<ResponseBody> {
-    if let Err(refused) = json::parse_optional::<Value>(body) {
-        return refused;
-    }
-    send(
-        state,
-        ApiCommand::Heartbeat,
-        json!({"accepted": "heartbeat"}),
-    )
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MatchEndBody {
-    reason: Option<String>,
-    /// `"5s"`, `"1m30s"`, or a number of seconds.
-    delay: Option<Value>,
-}
-
-fn match_end(state: &ApiState, body: &[u8]) -> Response<ResponseBody> {
-    let body = match json::parse_optional::<MatchEndBody>(body) {
-        Ok(body) => body.unwrap_or(MatchEndBody {
-            reason: None,
-            delay: None,
-        }),
-        Err(refused) => return refused,
-    };
-    let delay =
-        match &body.delay {
-            None | Some(Value::Null) => None,
-            Some(Value::String(text)) => match parse_duration(text) {
-                Ok(delay) => Some(delay),
-                Err(e) => return error(StatusCode::BAD_REQUEST, "invalid delay", e),
-            },
-            Some(Value::Number(n)) => {
-                match n.as_f64().and_then(|s| Duration::try_from_secs_f64(s).ok()) {
-                    Some(delay) => Some(delay),
-                    None => {
-                        return error(
-                            StatusCode::BAD_REQUEST,
-                            "invalid delay",
-                            format!("{n} is not a number of seconds ≥ 0"),
-                        )
-                    }
-                }
-            }
-            Some(other) => return error(
-                StatusCode::BAD_REQUEST,
-                "invalid delay",
-                format!(
-                    "`delay` must be a duration such as \"5s\" or a number of seconds, not {other}"
-                ),
-            ),
-        };
-    let command = ApiCommand::MatchEnd {
-        reason: body.reason,
-        delay,
-    };
-    // The status as it is once the supervisor has applied the command (it applies the same
-    // `AgentStatus::apply`), so the answer never shows `running` after a match end.
-    let status = {
-        let mut status = state.status.borrow().clone();
-        status.apply(&command);
-        status.to_json()
-    };
-    if state.commands.send(command).is_err() {
-        return agent_exiting();
-    }
-    json_response(
-        StatusCode::ACCEPTED,
-        &json!({"accepted": "match_end", "status": status}),
-    )
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PlayerBody {
-    id: String,
-}
-
-fn player_id(body: &[u8]) -> Result<String, Response<ResponseBody>> {
-    let PlayerBody { id } = json::parse_required(body, r#"{"id": "<player id>"}"#)?;
-    if id.is_empty() || id.len() > MAX_PLAYER_ID_BYTES || id.chars().any(char::is_control) {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            "invalid player id",
-            format!("`id` must be 1 to {MAX_PLAYER_ID_BYTES} bytes without control characters"),
-        ));
-    }
-    Ok(id)
-}
-
-/// Connecting an id that is already connected changes nothing (`"new": false`).
-fn connect(state: &ApiState, body: &[u8]) -> Response<ResponseBody> {
-    let id = match player_id(body) {
-        Ok(id) => id,
-        Err(refused) => return refused,
-    };
-    let mut players = state.players();
-    let new = players.insert(id.clone());
-    if new
-        && state
-            .commands
-            .send(ApiCommand::PlayerConnected(id.clone()))
-            .is_err()
-    {
-        players.remove(&id);
-        return agent_exiting();
-    }
-    json_response(
-        StatusCode::OK,
-        &json!({"id": id, "connected": true, "new": new, "count": players.len()}),
-    )
-}
-
-/// Disconnecting an id that is not connected is a 404, so a game notices its own bookkeeping
-/// going wrong.
-fn disconnect(state: &ApiState, body: &[u8]) -> Response<ResponseBody> {
-    let id = match player_id(body) {
-        Ok(id) => id,
-        Err(refused) => return refused,
-    };
-    let mut players = state.players();
-    if !players.remove(&id) {
-        return error(
-            StatusCode::NOT_FOUND,
-            "unknown player",
-            format!("no connected player has id {id:?}"),
-        );
-    }
-    if state
-        .commands
-        .send(ApiCommand::PlayerDisconnected(id.clone()))
-        .is_err()
-    {
-        players.insert(id);
-        return agent_exiting();
-    }
-    json_response(
-        StatusCode::OK,
-        &json!({"id": id, "connected": false, "count": players.len()}),
     )
 }
