@@ -261,3 +261,68 @@ fn millis(duration: Duration) -> u64 {
 fn unix_ms(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map(millis).unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_match_end_moves_running_to_ending_once_and_never_rolls_back_a_stop() {
+        let mut status = AgentStatus::starting();
+        status.lifecycle = Lifecycle::Running;
+        let end = |reason: &str| ApiCommand::MatchEnd {
+            reason: Some(reason.into()),
+            delay: None,
+        };
+        status.apply(&end("first"));
+        status.apply(&end("second"));
+        assert_eq!(
+            status.lifecycle,
+            Lifecycle::Ending {
+                reason: "first".into()
+            }
+        );
+        status.lifecycle = Lifecycle::Exited { code: 0 };
+        status.apply(&end("late"));
+        assert_eq!(status.lifecycle, Lifecycle::Exited { code: 0 });
+        let mut status = AgentStatus::starting();
+        status.apply(&ApiCommand::MatchEnd {
+            reason: None,
+            delay: None,
+        });
+        assert_eq!(
+            status.lifecycle,
+            Lifecycle::Ending {
+                reason: "match ended".into()
+            }
+        );
+    }
+
+    #[test]
+    fn player_commands_count_and_never_go_below_zero() {
+        let mut status = AgentStatus::starting();
+        status.apply(&ApiCommand::PlayerConnected("a".into()));
+        status.apply(&ApiCommand::PlayerConnected("b".into()));
+        status.apply(&ApiCommand::PlayerDisconnected("a".into()));
+        assert_eq!(status.players, 1);
+        status.apply(&ApiCommand::PlayerDisconnected("b".into()));
+        status.apply(&ApiCommand::PlayerDisconnected("b".into()));
+        assert_eq!(status.players, 0);
+    }
+
+    #[test]
+    fn the_token_matches_only_itself() {
+        let token = ApiToken::new("abc".into());
+        assert!(token.matches(b"abc"));
+        for other in [&b""[..], b"ab", b"abd", b"abcd", b"ABC"] {
+            assert!(!token.matches(other), "{other:?}");
+        }
+    }
+
+    #[test]
+    fn tokens_are_stripped_from_the_deployment_at_any_depth() {
+        let mut value = json!({"a": 1, "Token": 2, "x": [{"delete_token": 3, "b": 4}]});
+        strip_tokens(&mut value);
+        assert_eq!(value, json!({"a": 1, "x": [{"b": 4}]}));
+    }
+}
