@@ -127,13 +127,16 @@ impl BoundApi {
         let (closing_tx, closing) = watch::channel(());
         tokio::pin!(shutdown);
         loop {
-            let Ok(slot) = slots.clone().acquire_owned().await else {
-                return;
+            // A connection slot first, then a connection: past MAX_CONNECTIONS, new clients
+            // wait in the kernel's accept queue. Shutdown is seen in either wait.
+            let next = async {
+                let slot = slots.clone().acquire_owned().await;
+                (slot, self.listener.accept().await)
             };
-            let stream = tokio::select! {
+            let (slot, stream) = tokio::select! {
                 () = &mut shutdown => break,
-                accepted = self.listener.accept() => match accepted {
-                    Ok((stream, _peer)) => stream,
+                (Ok(slot), accepted) = next => match accepted {
+                    Ok((stream, _peer)) => (slot, stream),
                     Err(error) => {
                         // Out of file descriptors and the like: back off instead of spinning.
                         warn!(%error, "local API cannot accept a connection");
