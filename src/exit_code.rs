@@ -7,8 +7,8 @@
 
 /// The child exited with status 0, or the agent printed `--help`/`--version`.
 pub const SUCCESS: i32 = 0;
-/// Bad usage or configuration: an unknown flag, a malformed value, an unusable setting.
-/// The game was not started.
+/// Bad usage or configuration: an unknown flag, a malformed value, an unusable setting, an
+/// API address that cannot be bound. The game was not started.
 pub const USAGE: i32 = 64;
 /// The agent itself failed (an OS call that cannot fail in a sane environment did).
 pub const INTERNAL: i32 = 70;
@@ -30,7 +30,10 @@ pub const TABLE: &[(&str, &str)] = &[
         "0..=255",
         "the game server's own exit code, passed through (then `--exit-code-map`)",
     ),
-    ("64", "bad usage or configuration; the game was not started"),
+    (
+        "64",
+        "bad usage or configuration (including an `--api-addr` that cannot be bound); the game was not started",
+    ),
     ("70", "internal error of the agent"),
     (
         "126",

@@ -109,6 +109,7 @@ fn reap_as_pid_1(orphans: usize) {
             unshare.env_remove(key);
         }
     }
+    unshare.env("EDGEGAP_AGENT_API_ADDR", "127.0.0.1:0");
     let mut agent = Running::start(unshare);
     agent.wait_line("ORPHANED");
     agent.wait_ready();

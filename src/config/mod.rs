@@ -7,6 +7,7 @@ mod lifecycle;
 mod maps;
 
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
@@ -14,6 +15,7 @@ use clap::{Args, CommandFactory, Parser, ValueEnum};
 use nix::sys::signal::Signal;
 use tracing::level_filters::LevelFilter;
 
+use crate::api::ApiToken;
 use crate::supervisor::machine::MachineOptions;
 
 pub use lifecycle::LifecycleOptions;
@@ -36,6 +38,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub logging: LoggingOptions,
+
+    #[command(flatten)]
+    pub api: ApiOptions,
 
     /// The game server and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
@@ -74,6 +79,44 @@ impl SupervisorOptions {
     pub fn kill_after(&self) -> Duration {
         self.grace_period.saturating_sub(self.kill_margin)
     }
+}
+
+/// The local HTTP API the game talks to.
+#[derive(Clone, Args)]
+pub struct ApiOptions {
+    /// Address the local API listens on. Its URL is given to the game as EDGEGAP_AGENT_URL.
+    /// Keep it on loopback unless something outside the container must reach it.
+    #[arg(long, env = "EDGEGAP_AGENT_API_ADDR", default_value = crate::DEFAULT_API_ADDR, value_name = "IP:PORT")]
+    pub api_addr: SocketAddr,
+
+    /// Bearer token the API's POST routes require (`Authorization: Bearer <token>`). The game
+    /// receives it as EDGEGAP_AGENT_API_TOKEN. GET routes stay open.
+    #[arg(long, env = "EDGEGAP_AGENT_API_TOKEN", value_parser = parse_token, value_name = "TOKEN", hide_env_values = true)]
+    pub api_token: Option<ApiToken>,
+
+    /// `GET /readyz` also reports ready once every TCP port of the port mapping that has a
+    /// check accepts connections on 127.0.0.1.
+    #[arg(long, env = "EDGEGAP_AGENT_READY_ON_PORTS")]
+    pub ready_on_ports: bool,
+}
+
+impl std::fmt::Debug for ApiOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiOptions")
+            .field("api_addr", &self.api_addr)
+            .field("api_token", &self.api_token.as_ref().map(|_| "<redacted>"))
+            .field("ready_on_ports", &self.ready_on_ports)
+            .finish()
+    }
+}
+
+fn parse_token(text: &str) -> Result<ApiToken, String> {
+    // Only an empty value is refused: clap quotes a refused value, and a token must never be
+    // printed.
+    if text.is_empty() {
+        return Err("the API token must not be empty".into());
+    }
+    Ok(ApiToken::new(text.to_owned()))
 }
 
 /// Where and how the agent's own log lines are written (always stderr).

@@ -127,6 +127,28 @@ pub enum EndReason {
     MaxMatchDuration,
 }
 
+impl EndReason {
+    /// A stable name for what ended the match (for the API and metrics).
+    pub fn trigger(&self) -> &'static str {
+        match self {
+            EndReason::Api(_) => "api",
+            EndReason::GameExited(_) => "exit_code",
+            EndReason::LogLine(_) => "log_line",
+            EndReason::Idle => "idle_timeout",
+            EndReason::Empty => "empty_timeout",
+            EndReason::MaxMatchDuration => "max_match_duration",
+        }
+    }
+
+    /// The reason in words: the game's own for an API end, else a description.
+    pub fn detail(&self) -> String {
+        match self {
+            EndReason::Api(Some(reason)) => reason.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl std::fmt::Display for EndReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -210,10 +232,11 @@ pub struct Machine {
     /// The code the game last exited with.
     exited_code: Option<i32>,
     started_once: bool,
+    /// The game said it is ready (since its last start).
+    ready: bool,
     restart_times: Vec<Duration>,
     players: BTreeSet<String>,
     any_player_joined: bool,
-    pending_end: Option<Option<String>>,
     self_stop_called: bool,
     self_stop: Option<SelfStopResult>,
     exit_override: Option<i32>,
@@ -238,10 +261,10 @@ impl Machine {
             child_alive: false,
             exited_code: None,
             started_once: false,
+            ready: false,
             restart_times: Vec::new(),
             players: BTreeSet::new(),
             any_player_joined: false,
-            pending_end: None,
             self_stop_called: false,
             self_stop: None,
             exit_override: None,
@@ -266,8 +289,9 @@ impl Machine {
         self.self_stop.as_ref()
     }
 
+    /// Whether the game said it is ready since it last (re)started.
     pub fn is_ready(&self) -> bool {
-        self.state == State::Running
+        self.ready
     }
 
     /// Feeds one event, `now` being the time since the agent started.

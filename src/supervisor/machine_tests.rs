@@ -389,23 +389,62 @@ fn match_end_from_the_api_calls_self_stop_once_however_often_it_is_asked() {
 }
 
 #[test]
-fn a_delayed_match_end_waits_and_is_not_pushed_back() {
+fn a_delayed_match_end_ends_the_match_now_and_self_stops_after_the_delay() {
     let mut machine = started(options());
     let end = |delay| {
         api(ApiEvent::MatchEnd {
-            reason: None,
+            reason: Some("gg".into()),
             delay: Some(s(delay)),
         })
     };
+    let actions = effects(machine.handle(s(1), end(5)));
     assert_eq!(
-        machine.handle(s(1), end(5)),
-        vec![Action::StartTimer(Timer::MatchEndDelay, s(5))]
+        actions.last(),
+        Some(&Action::StartTimer(Timer::MatchEndDelay, s(5)))
     );
+    assert!(!has(&actions, &Action::CallSelfStop));
+    assert_eq!(
+        machine.state(),
+        &State::Ending(EndReason::Api(Some("gg".into())))
+    );
+    // A later call neither pushes the self-stop back nor brings it forward.
     assert_eq!(machine.handle(s(2), end(9)), vec![]);
-    assert!(has(
-        &machine.handle(s(6), Event::TimerFired(Timer::MatchEndDelay)),
-        &Action::CallSelfStop
-    ));
+    assert_eq!(
+        machine.handle(
+            s(2),
+            api(ApiEvent::MatchEnd {
+                reason: None,
+                delay: None
+            })
+        ),
+        vec![]
+    );
+    let actions = machine.handle(s(6), Event::TimerFired(Timer::MatchEndDelay));
+    assert_eq!(
+        actions,
+        vec![
+            Action::CallSelfStop,
+            Action::StartTimer(Timer::SelfStopWait, s(30))
+        ]
+    );
+}
+
+#[test]
+fn sigterm_during_a_match_end_delay_stops_the_game_without_self_stop() {
+    let mut machine = started(options());
+    machine.handle(
+        s(1),
+        api(ApiEvent::MatchEnd {
+            reason: None,
+            delay: Some(s(60)),
+        }),
+    );
+    let actions = machine.handle(s(2), Event::Signal(Signal::SIGTERM));
+    assert!(
+        has(&actions, &Action::CancelTimer(Timer::MatchEndDelay))
+            && has(&actions, &Action::SignalGroup(Signal::SIGTERM))
+    );
+    assert!(!has(&actions, &Action::CallSelfStop));
 }
 
 #[test]

@@ -53,6 +53,7 @@ impl Machine {
 
     fn on_child_started(&mut self, out: &mut Vec<Action>) {
         self.child_alive = true;
+        self.ready = false;
         self.state = State::Starting;
         self.players.clear();
         if !std::mem::replace(&mut self.started_once, true) {
@@ -141,6 +142,7 @@ impl Machine {
     fn on_api(&mut self, request: ApiEvent, out: &mut Vec<Action>) {
         match request {
             ApiEvent::Ready => {
+                self.ready |= self.child_alive;
                 if self.state == State::Starting {
                     self.state = State::Running;
                     if let (false, Some(empty)) =
@@ -162,21 +164,7 @@ impl Machine {
                 }
             }
             ApiEvent::MatchEnd { reason, delay } => {
-                if !matches!(
-                    self.state,
-                    State::Starting | State::Running | State::Restarting
-                ) {
-                    return;
-                }
-                match delay.filter(|d| !d.is_zero()) {
-                    Some(delay) if self.pending_end.is_none() => {
-                        self.pending_end = Some(reason);
-                        out.push(Action::StartTimer(Timer::MatchEndDelay, delay));
-                    }
-                    // A delayed end is already on its way: later calls do not move it.
-                    Some(_) => {}
-                    None => self.end_match(EndReason::Api(reason), out),
-                }
+                self.end_match_after(EndReason::Api(reason), delay.filter(|d| !d.is_zero()), out);
             }
             ApiEvent::PlayerConnected(id) => {
                 self.players.insert(id);
@@ -221,8 +209,8 @@ impl Machine {
                 out.push(Action::SpawnChild);
             }
             Timer::MatchEndDelay => {
-                if let Some(reason) = self.pending_end.take() {
-                    self.end_match(EndReason::Api(reason), out);
+                if let State::Ending(_) = self.state {
+                    self.call_self_stop(out);
                 }
             }
             Timer::SelfStopWait => {
@@ -269,6 +257,17 @@ impl Machine {
     /// The one path for every way a match ends: record the reason, call self-stop once,
     /// and wait for the platform's SIGTERM (at most `--self-stop-wait`).
     fn end_match(&mut self, reason: EndReason, out: &mut Vec<Action>) {
+        self.end_match_after(reason, None, out);
+    }
+
+    /// Ends the match now; self-stop follows after `delay` (the game asked for time to show
+    /// the results), or at once.
+    fn end_match_after(
+        &mut self,
+        reason: EndReason,
+        delay: Option<std::time::Duration>,
+        out: &mut Vec<Action>,
+    ) {
         if !matches!(
             self.state,
             State::Starting | State::Running | State::Restarting
@@ -281,9 +280,21 @@ impl Machine {
                 .filter(|t| **t != Timer::Heartbeat)
                 .map(|t| Action::CancelTimer(*t)),
         );
-        self.pending_end = None;
-        out.push(Action::Note(format!("match ended: {reason}")));
+        match delay {
+            Some(delay) => out.push(Action::Note(format!(
+                "match ended: {reason} (self-stop in {} ms)",
+                delay.as_millis()
+            ))),
+            None => out.push(Action::Note(format!("match ended: {reason}"))),
+        }
         self.state = State::Ending(reason);
+        match delay {
+            Some(delay) => out.push(Action::StartTimer(Timer::MatchEndDelay, delay)),
+            None => self.call_self_stop(out),
+        }
+    }
+
+    fn call_self_stop(&mut self, out: &mut Vec<Action>) {
         if !std::mem::replace(&mut self.self_stop_called, true) {
             out.push(Action::CallSelfStop);
         }

@@ -19,12 +19,14 @@ use std::pin::Pin;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
+use crate::api::{AgentStatus, ApiCommand, Lifecycle};
 use crate::exit_code;
 use crate::os::{self, Output, SpawnError};
-use machine::{Action, Event, Machine, MachineOptions, SelfStopResult};
+use machine::{Action, ApiEvent, Event, Machine, MachineOptions, SelfStopResult, State, Timer};
 use output::Sink;
 pub use timers::Timers;
 
@@ -68,13 +70,15 @@ pub struct Launch {
 /// One self-stop sequence (single-flight and retried by the platform client).
 pub type SelfStopCall = Box<dyn FnMut() -> Pin<Box<dyn Future<Output = SelfStopResult> + Send>>>;
 
-/// The channel other parts of the agent (the local API) feed events through.
-pub fn event_channel() -> (UnboundedSender<Event>, UnboundedReceiver<Event>) {
-    mpsc::unbounded_channel()
+/// The supervisor's side of the local API: the requests it receives and the status it
+/// publishes.
+pub struct ApiLink {
+    pub commands: UnboundedReceiver<ApiCommand>,
+    pub status: watch::Sender<AgentStatus>,
 }
 
-/// The supervisor's view of the running system, for the API's status.
-pub struct Driver {
+/// The driver's state: the machine, its timers, and the processes it started.
+struct Driver {
     machine: Machine,
     timers: Timers,
     launch: Launch,
@@ -83,6 +87,9 @@ pub struct Driver {
     started: Instant,
     events: UnboundedSender<Event>,
     self_stop: SelfStopCall,
+    status: watch::Sender<AgentStatus>,
+    /// When the current stop's kill timer fires (kept after it fired, for the status).
+    kill_deadline: Option<Instant>,
 }
 
 /// Runs the game server to its end and returns the agent's exit code. The handled signals
@@ -90,9 +97,14 @@ pub struct Driver {
 pub async fn run(
     launch: Launch,
     options: MachineOptions,
-    (events, mut inbox): (UnboundedSender<Event>, UnboundedReceiver<Event>),
     self_stop: SelfStopCall,
+    api: ApiLink,
 ) -> Result<i32, SuperviseError> {
+    let ApiLink {
+        mut commands,
+        status,
+    } = api;
+    let (events, mut inbox) = mpsc::unbounded_channel();
     let (signal_tx, mut signals) = mpsc::unbounded_channel();
     os::spawn_signal_waiter(signal_tx).map_err(SuperviseError::SignalThread)?;
     if os::is_pid1() {
@@ -110,6 +122,8 @@ pub async fn run(
         started: Instant::now(),
         events,
         self_stop,
+        status,
+        kill_deadline: None,
     };
     // The first start is not retried: a game that cannot start is the agent's failure.
     let mut queue = VecDeque::from([driver.spawn_game()?]);
@@ -123,11 +137,13 @@ pub async fn run(
                 if let Some(code) = driver.perform(action, &mut queue) {
                     // Reap whatever else already ended, so nothing is left as a zombie.
                     driver.reap(&mut queue);
+                    driver.publish();
                     info!(code, "exiting");
                     return Ok(code);
                 }
             }
         }
+        driver.publish();
         let event = tokio::select! {
             Some(signal) = signals.recv() => {
                 if signal == Signal::SIGCHLD {
@@ -137,6 +153,10 @@ pub async fn run(
                 Event::Signal(signal)
             }
             Some(event) = inbox.recv() => event,
+            Some(command) = commands.recv() => {
+                driver.note_request(&command);
+                Event::Api(command)
+            }
             timer = driver.timers.next() => Event::TimerFired(timer),
         };
         queue.push_back(event);
@@ -180,7 +200,12 @@ impl Driver {
                     let _ = os::send_to_group(hook, Signal::SIGKILL);
                 }
             }
-            Action::StartTimer(timer, after) => self.timers.start(timer, after),
+            Action::StartTimer(timer, after) => {
+                if timer == Timer::Kill {
+                    self.kill_deadline = Some(Instant::now() + after);
+                }
+                self.timers.start(timer, after);
+            }
             Action::CancelTimer(timer) => self.timers.cancel(timer),
             Action::CallSelfStop => {
                 let call = (self.self_stop)();
@@ -201,6 +226,78 @@ impl Driver {
             Action::Exit(code) => return Some(code),
         }
         None
+    }
+
+    /// Logs a request from the game, and keeps what only the driver knows (the heartbeat's
+    /// time) for the status.
+    fn note_request(&self, command: &ApiCommand) {
+        match command {
+            ApiEvent::Ready => info!("the game server says it is ready"),
+            ApiEvent::Heartbeat => {
+                debug!("heartbeat from the game server");
+                self.status
+                    .send_modify(|s| s.last_heartbeat = Some(Instant::now()));
+            }
+            ApiEvent::MatchEnd { reason, delay } => info!(
+                reason = reason.as_deref().unwrap_or("none given"),
+                delay_ms = delay.map(|d| d.as_millis() as u64),
+                "the game server reports the end of the match"
+            ),
+            ApiEvent::PlayerConnected(id) => debug!(player = %id, "player connected"),
+            ApiEvent::PlayerDisconnected(id) => debug!(player = %id, "player disconnected"),
+        }
+    }
+
+    /// Publishes the machine's state to the API, if it changed.
+    fn publish(&self) {
+        let lifecycle = match self.machine.state() {
+            State::Starting => Lifecycle::Starting,
+            State::Running => Lifecycle::Running,
+            State::Restarting => Lifecycle::Restarting,
+            State::Ending(reason) => Lifecycle::Ending {
+                trigger: reason.trigger().to_owned(),
+                reason: reason.detail(),
+            },
+            State::Stopping { .. } => {
+                Lifecycle::stopping_at(self.kill_deadline.unwrap_or_else(Instant::now))
+            }
+            State::Exited(code) => Lifecycle::Exited { code: *code },
+        };
+        let child_pid = self.game.map(Pid::as_raw);
+        let restarts = u32::try_from(self.machine.restarts()).unwrap_or(u32::MAX);
+        let ready = self.machine.is_ready();
+        let self_stop = self.machine.self_stop().map(|result| match result {
+            SelfStopResult::Accepted => "accepted".to_owned(),
+            SelfStopResult::Failed(why) => format!("failed: {why}"),
+        });
+        let players = self.machine.players().len();
+        self.status.send_if_modified(|s| {
+            // A stop's deadline is fixed once set: keep it, so the wall-clock copy is stable.
+            let same_lifecycle = match (&s.lifecycle, &lifecycle) {
+                (
+                    Lifecycle::Stopping { deadline: a, .. },
+                    Lifecycle::Stopping { deadline: b, .. },
+                ) => a == b,
+                (a, b) => a == b,
+            };
+            let changed = !same_lifecycle
+                || s.child_pid != child_pid
+                || s.restarts != restarts
+                || s.ready != ready
+                || s.self_stop != self_stop
+                || s.players != players;
+            if changed {
+                if !same_lifecycle {
+                    s.lifecycle = lifecycle;
+                }
+                s.child_pid = child_pid;
+                s.restarts = restarts;
+                s.ready = ready;
+                s.self_stop = self_stop;
+                s.players = players;
+            }
+            changed
+        });
     }
 
     fn signal_game(&self, signal: Signal) {

@@ -16,6 +16,9 @@
 //!                          --run-ms the game runs until a signal ends it
 //!   --label L              print `L-READY` instead of `READY`
 //!   --say TEXT             print TEXT on stdout after READY (repeatable)
+//!   --api-call M:PATH[:BODY]  after READY, call the agent's API at $EDGEGAP_AGENT_URL (with
+//!                          $EDGEGAP_AGENT_API_TOKEN as bearer token when set) and print
+//!                          `API M PATH -> STATUS BODY`; repeatable, in order
 //! It prints `READY pid=<pid>` on stdout once set up.
 
 use std::fs::OpenOptions;
@@ -26,6 +29,10 @@ use std::time::Duration;
 use nix::sys::signal::{raise, SigSet, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, ForkResult};
+
+#[allow(dead_code)]
+#[path = "http.rs"]
+mod http;
 
 const RECORDED: [Signal; 7] = [
     Signal::SIGTERM,
@@ -53,6 +60,7 @@ struct Script {
     exit: Option<i32>,
     label: Option<String>,
     say: Vec<String>,
+    api_calls: Vec<String>,
 }
 
 fn parse() -> Script {
@@ -81,6 +89,7 @@ fn parse() -> Script {
             "--exit" => script.exit = Some(value().parse().unwrap()),
             "--label" => script.label = Some(value()),
             "--say" => script.say.push(value()),
+            "--api-call" => script.api_calls.push(value()),
             other => panic!("fake-game: unknown flag {other}"),
         }
     }
@@ -152,6 +161,28 @@ fn orphan(count: u32, lifetime: Duration) {
     }
 }
 
+fn call_api(spec: &str) {
+    let mut parts = spec.splitn(3, ':');
+    let method = parts.next().unwrap();
+    let path = parts.next().expect("--api-call needs METHOD:PATH");
+    let body = parts.next().unwrap_or("");
+    let url = std::env::var("EDGEGAP_AGENT_URL").expect("EDGEGAP_AGENT_URL is not set");
+    let token = std::env::var("EDGEGAP_AGENT_API_TOKEN").ok();
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = bearer
+        .as_deref()
+        .map(|b| vec![("Authorization", b)])
+        .unwrap_or_default();
+    let reply = http::call(http::addr_of(&url), method, path, &headers, body.as_bytes())
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    println!(
+        "API {method} {path} -> {} {}",
+        reply.status,
+        reply.body.trim()
+    );
+    std::io::stdout().flush().unwrap();
+}
+
 fn main() {
     let script = parse();
     if let Some(path) = &script.touch {
@@ -194,6 +225,9 @@ fn main() {
         println!("{line}");
     }
     std::io::stdout().flush().unwrap();
+    for call in &script.api_calls {
+        call_api(call);
+    }
 
     if let Some(signal) = script.die_signal {
         let signal = Signal::try_from(signal).unwrap();

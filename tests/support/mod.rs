@@ -22,7 +22,8 @@ pub const FAKE_GAME: &str = env!("CARGO_BIN_EXE_fake-game");
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
 /// The agent's command with every `EDGEGAP_AGENT_*`/`ARBITRIUM_*` variable of the test's
-/// own environment removed, so the developer's shell cannot change a test's meaning.
+/// own environment removed, so the developer's shell cannot change a test's meaning, and the
+/// local API on a free port (tests run in parallel; the default 7070 would collide).
 pub fn agent_command() -> Command {
     let mut command = Command::new(AGENT);
     for (key, _) in std::env::vars_os() {
@@ -31,6 +32,7 @@ pub fn agent_command() -> Command {
             command.env_remove(&key);
         }
     }
+    command.env("EDGEGAP_AGENT_API_ADDR", "127.0.0.1:0");
     command
 }
 
