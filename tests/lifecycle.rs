@@ -185,3 +185,82 @@ fn a_pre_stop_hook_that_hangs_is_bounded_by_the_grace_period() {
     // The hook never finished, so the game never got the stop signal before the kill.
     assert!(lines_of(&record).is_empty());
 }
+
+#[test]
+fn the_idle_timeout_ends_the_match_once_the_last_player_left() {
+    let dir = scratch_dir("idle");
+    let record = dir.join("signals");
+    let mut command = agent_command();
+    command
+        .args([
+            "--idle-timeout",
+            "300ms",
+            "--",
+            FAKE_GAME,
+            "--on-term-exit",
+            "0",
+        ])
+        .args(["--api-call", r#"POST:/v1/players/connect:{"id":"a"}"#])
+        .args(["--api-call", r#"POST:/v1/players/disconnect:{"id":"a"}"#])
+        .arg("--record-signals")
+        .arg(&record);
+    let mut agent = Running::start(command);
+    agent.wait_line("API POST /v1/players/disconnect -> 200");
+    let left = Instant::now();
+    let (status, _) = agent.wait_exit(DEADLINE);
+    assert!(
+        left.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        left.elapsed()
+    );
+    assert_eq!(status.code(), Some(0), "{}", agent.stderr());
+    assert_eq!(lines_of(&record), ["SIGTERM"]);
+    assert!(agent
+        .stderr()
+        .contains("match ended: no players left for the idle timeout"));
+}
+
+#[test]
+fn a_game_that_stops_sending_heartbeats_is_killed_and_seen_as_hung() {
+    let mut command = agent_command();
+    command
+        .args([
+            "--heartbeat-timeout",
+            "300ms",
+            "--",
+            FAKE_GAME,
+            "--ignore-term",
+        ])
+        .args(["--api-call", "POST:/v1/heartbeat"]);
+    let mut agent = Running::start(command);
+    agent.wait_line("API POST /v1/heartbeat -> 202");
+    // The default policy exits with the hang's code, 124, so the platform restarts it.
+    assert_eq!(agent.exit_code(), 124, "{}", agent.stderr());
+    assert!(agent.stderr().contains("it is hung; killing it"));
+}
+
+#[test]
+fn a_match_end_from_the_game_stops_it_after_the_delay_in_local_mode() {
+    let dir = scratch_dir("api-end");
+    let record = dir.join("signals");
+    let mut command = agent_command();
+    command
+        .args(["--", FAKE_GAME, "--on-term-exit", "0"])
+        .args([
+            "--api-call",
+            r#"POST:/v1/match/end:{"reason":"blue team won","delay":"200ms"}"#,
+        ])
+        .arg("--record-signals")
+        .arg(&record);
+    let mut agent = Running::start(command);
+    let reply = agent.wait_line("API POST /v1/match/end -> 202");
+    assert!(reply.contains(r#""state":"ending""#), "{reply}");
+    assert_eq!(agent.exit_code(), 0, "{}", agent.stderr());
+    assert_eq!(lines_of(&record), ["SIGTERM"]);
+    let stderr = agent.stderr();
+    assert!(
+        stderr
+            .contains("match ended: the game ended the match: blue team won (self-stop in 200 ms)"),
+        "{stderr}"
+    );
+}
