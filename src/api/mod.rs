@@ -26,7 +26,8 @@
 //!
 //! Connections: HTTP/1.1 keep-alive; a client that has not sent a whole request head within
 //! the header read timeout (5 s) is disconnected (idle keep-alive connections included); at most
-//! 1024 connections at once, further ones wait in the accept queue.
+//! 4096 connections at once (a thousand idle ones must not lock the game out), further ones
+//! wait in the accept queue.
 
 // A handler step's `Err` is the finished error response; boxing it would buy nothing here.
 #[allow(clippy::result_large_err)]
@@ -59,7 +60,7 @@ pub use state::{AgentStatus, ApiCommand, ApiState, ApiToken, Lifecycle};
 /// How long a client has to send a whole request head.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// The most connections served at once.
-pub const MAX_CONNECTIONS: usize = 1024;
+pub const MAX_CONNECTIONS: usize = 4096;
 
 /// Why the API could not start.
 #[derive(Debug, thiserror::Error)]
