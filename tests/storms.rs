@@ -15,26 +15,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use support::{agent_command, Running, DEADLINE, FAKE_GAME};
+use support::{start_with_api, Running, DEADLINE};
 
-/// Starts the agent around a fake game that prints every signal it gets, and returns the
-/// API's address (the game prints the `EDGEGAP_AGENT_URL` it was given).
-fn start(agent_args: &[&str]) -> (Running, SocketAddr) {
-    let mut command = agent_command();
-    command
-        .args(agent_args)
-        .args([
-            "--",
-            FAKE_GAME,
-            "--print-env",
-            "EDGEGAP_AGENT_URL",
-            "--record-signals",
-            "-",
-        ])
-        .arg("--ignore-term");
-    let mut agent = Running::start(command);
-    let url = agent.wait_line("ENV EDGEGAP_AGENT_URL=");
-    let addr = http::addr_of(&url["ENV EDGEGAP_AGENT_URL=".len()..]);
+/// The agent around a fake game that prints every signal it gets, and the API's address.
+fn start() -> (Running, SocketAddr) {
+    let (mut agent, addr) = start_with_api(&[], &["--record-signals", "-", "--ignore-term"]);
     agent.wait_ready();
     (agent, addr)
 }
@@ -85,7 +70,7 @@ fn load(
 /// signal that is still pending.
 #[test]
 fn a_signal_storm_under_api_load_loses_no_signal() {
-    let (mut agent, addr) = start(&[]);
+    let (mut agent, addr) = start();
     let stop = Arc::new(AtomicBool::new(false));
     let (ok, failed, threads) = load(addr, 8, stop.clone());
     let kinds = [
@@ -133,7 +118,7 @@ fn a_signal_storm_under_api_load_loses_no_signal() {
 /// memory stays bounded, and the game keeps running and getting its signals.
 #[test]
 fn api_abuse_leaves_the_agent_responsive_and_the_game_unaffected() {
-    let (mut agent, addr) = start(&[]);
+    let (mut agent, addr) = start();
     let rss_before = rss_kib(&agent);
 
     let idle: Vec<TcpStream> = (0..1000)

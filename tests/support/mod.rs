@@ -36,6 +36,25 @@ pub fn agent_command() -> Command {
     command
 }
 
+/// Starts the agent (its API on a free port) around the fake game with `game_args`; the game
+/// prints the `EDGEGAP_AGENT_URL` it was given, which tells the test the API's address.
+pub fn start_with_api(agent_args: &[&str], game_args: &[&str]) -> (Running, std::net::SocketAddr) {
+    let mut command = agent_command();
+    command
+        .args(agent_args)
+        .args(["--", FAKE_GAME, "--print-env", "EDGEGAP_AGENT_URL"])
+        .args(game_args);
+    let mut agent = Running::start(command);
+    let line = agent.wait_line("ENV EDGEGAP_AGENT_URL=");
+    let url = &line["ENV EDGEGAP_AGENT_URL=".len()..];
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap_or_else(|e| panic!("{url:?} is not http://IP:PORT: {e}"));
+    (agent, addr)
+}
+
 /// A scratch directory unique to one test.
 pub fn scratch_dir(test: &str) -> PathBuf {
     let dir =
