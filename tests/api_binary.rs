@@ -170,7 +170,6 @@ fn ten_thousand_requests_from_64_connections_while_a_signal_reaches_the_game() {
     let workers: Vec<_> = (0..CONNECTIONS)
         .map(|_| {
             let (issued, answered, errors) = (issued.clone(), answered.clone(), errors.clone());
-            let addr = addr;
             std::thread::spawn(move || {
                 let mut conn = match http::Conn::connect(addr) {
                     Ok(conn) => conn,
