@@ -8,6 +8,7 @@
 )]
 
 pub mod config;
+pub mod emulator;
 pub mod exit_code;
 pub mod logging;
 #[allow(unsafe_code)]

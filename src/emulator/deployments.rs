@@ -1,0 +1,469 @@
+//! The Dedicated Servers part of the API: deploy, status, stop, self-stop, list, bulk stop,
+//! container logs, deployment tags, locations, the context URL and the emulator-only event
+//! journal. Handlers only change the store and message a deployment's lifecycle task
+//! (`deployment.rs`) through its stop channel; they never touch processes.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use hyper::StatusCode;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use super::http::{ok, paginate, same, ApiError, Reply, Req};
+use super::store::{location, Deployment, LogRing, Status, FQDN};
+use super::validate::{self, required_str};
+use super::{deployment, random_hex, Emulator};
+
+fn internal(error: std::io::Error) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("emulator error: {error}"),
+    )
+}
+
+fn no_deployment(id: &str) -> ApiError {
+    ApiError::not_found(format!("Deployment {id} not found"))
+}
+
+fn webhook(body: &serde_json::Map<String, Value>, field: &str) -> Result<Option<String>, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(url)) => Ok(Some(url.clone())),
+        Some(Value::Object(hook)) => match hook.get("url") {
+            Some(Value::String(url)) => Ok(Some(url.clone())),
+            _ => Err(ApiError::bad_request(format!(
+                "{field}.url: required, a string"
+            ))),
+        },
+        Some(other) => Err(ApiError::bad_request(format!(
+            "{field}: must be an object {{\"url\": ...}}, got {other}"
+        ))),
+    }
+}
+
+pub async fn deploy(emulator: &Arc<Emulator>, req: &Req) -> Reply {
+    let body = req.json_object()?;
+    let app_name =
+        required_str(body.get("application"), "application").map_err(ApiError::bad_request)?;
+    let version_name =
+        required_str(body.get("version"), "version").map_err(ApiError::bad_request)?;
+    let users = match body.get("users") {
+        Some(Value::Array(users)) => users.len(),
+        None | Some(Value::Null) => return Err(ApiError::bad_request("users: required, a list")),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "users: must be a list, got {other}"
+            )))
+        }
+    };
+    let tags = match body.get("tags") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|t| t.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| ApiError::bad_request("tags: must be a list of strings"))?,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "tags: must be a list, got {other}"
+            )))
+        }
+    };
+    let extra_env = validate::env_list(body.get("environment_variables"), "environment_variables")
+        .map_err(ApiError::bad_request)?;
+    let hooks = [
+        webhook(&body, "webhook_on_ready")?,
+        webhook(&body, "webhook_on_error")?,
+        webhook(&body, "webhook_on_terminated")?,
+    ];
+    let (spec, command) = {
+        let store = emulator.lock();
+        let app = store
+            .apps
+            .get(&app_name)
+            .ok_or_else(|| ApiError::not_found(format!("App {app_name} not found")))?;
+        if app.fields.get("is_active") == Some(&Value::Bool(false)) {
+            return Err(ApiError::bad_request(format!(
+                "App {app_name} is not active"
+            )));
+        }
+        let version = app.versions.get(&version_name).ok_or_else(|| {
+            ApiError::not_found(format!(
+                "Version {version_name} of app {app_name} not found"
+            ))
+        })?;
+        if !version.spec.is_active {
+            return Err(ApiError::bad_request(format!(
+                "Version {version_name} of app {app_name} is not active"
+            )));
+        }
+        let command = version.spec.command.clone().ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Version {version_name} of app {app_name} has no `command`: the emulator runs a version's command (its local stand-in for the image)"
+            ))
+        })?;
+        (version.spec.clone(), command)
+    };
+    let ports =
+        deployment::allocate_ports(&spec.ports, emulator.settings.same_ports).map_err(internal)?;
+    let (stop, stop_rx) = watch::channel(false);
+    let mut store = emulator.lock();
+    let request_id = loop {
+        let id = random_hex(6).map_err(internal)?;
+        if !store.deployments.contains_key(&id) {
+            break id;
+        }
+    };
+    store.next_seq += 1;
+    let [webhook_on_ready, webhook_on_error, webhook_on_terminated] = hooks;
+    let record = Deployment {
+        request_id: request_id.clone(),
+        seq: store.next_seq,
+        app_name: app_name.clone(),
+        version_name: version_name.clone(),
+        spec,
+        status: Status::Seeking,
+        last_status: None,
+        start_time: SystemTime::now(),
+        started: Instant::now(),
+        removal_time: None,
+        ports,
+        tags: tags.clone(),
+        access_point_id: random_hex(4).map_err(internal)?,
+        delete_token: random_hex(16).map_err(internal)?,
+        context_token: random_hex(16).map_err(internal)?,
+        context_number: store.next_seq,
+        error_detail: None,
+        restart_count: 0,
+        last_exit_code: None,
+        logs: LogRing::default(),
+        events: Vec::new(),
+        self_stop_calls: 0,
+        stop_calls: 0,
+        stop,
+        webhook_on_ready,
+        webhook_on_error,
+        webhook_on_terminated,
+    };
+    let launch = deployment::launch(emulator, &record, command, &extra_env, stop_rx);
+    store.deployments.insert(request_id.clone(), record);
+    drop(store);
+    tokio::spawn(deployment::run(emulator.clone(), launch));
+    let here = location();
+    Ok((
+        StatusCode::ACCEPTED,
+        json!({
+            "request_id": request_id,
+            "request_dns": FQDN,
+            "request_app": app_name,
+            "request_version": version_name,
+            "request_user_count": users,
+            "city": here["city"],
+            "country": here["country"],
+            "continent": here["continent"],
+            "administrative_division": here["administrative_division"],
+            "tags": tags,
+        }),
+    ))
+}
+
+pub fn status(emulator: &Arc<Emulator>, id: &str) -> Reply {
+    let store = emulator.lock();
+    let found = store.deployments.get(id).ok_or_else(|| no_deployment(id))?;
+    ok(found.status_json())
+}
+
+/// Starts the stop sequence; answers 202 when the deployment is not READY yet.
+fn request_stop(found: &mut Deployment, event: &str) -> Result<StatusCode, ApiError> {
+    if found.status == Status::Terminated {
+        return Err(ApiError::not_found(format!(
+            "Deployment {} is already terminated",
+            found.request_id
+        )));
+    }
+    found.event(json!({"event": event}));
+    if found.status == Status::Error {
+        found.set_status(Status::Terminated);
+        return Ok(StatusCode::OK);
+    }
+    let code = match found.status {
+        Status::Seeking | Status::Deploying => StatusCode::ACCEPTED,
+        _ => StatusCode::OK,
+    };
+    let _ = found.stop.send(true);
+    Ok(code)
+}
+
+fn will_be_deleted(code: StatusCode, found: &Deployment) -> Reply {
+    Ok((
+        code,
+        json!({
+            "message": format!("Instance {} will be deleted", found.request_id),
+            "deployment_summary": found.status_json(),
+        }),
+    ))
+}
+
+pub fn stop(emulator: &Arc<Emulator>, id: &str) -> Reply {
+    let mut store = emulator.lock();
+    let found = store
+        .deployments
+        .get_mut(id)
+        .ok_or_else(|| no_deployment(id))?;
+    let code = request_stop(found, "stop")?;
+    found.stop_calls += 1;
+    will_be_deleted(code, found)
+}
+
+pub fn self_stop(emulator: &Arc<Emulator>, req: &Req, id: &str, access_point: &str) -> Reply {
+    let mut store = emulator.lock();
+    let found = store
+        .deployments
+        .get_mut(id)
+        .ok_or_else(|| no_deployment(id))?;
+    let token_ok = req
+        .authorization
+        .as_deref()
+        .is_some_and(|given| same(given, &found.delete_token));
+    if !token_ok {
+        found.event(json!({"event": "self_stop_rejected", "reason": "token"}));
+        return Err(ApiError::unauthorized(
+            "invalid or missing authorization: send the raw ARBITRIUM_DELETE_TOKEN as the `authorization` header",
+        ));
+    }
+    if access_point != found.access_point_id {
+        found.event(json!({"event": "self_stop_rejected", "reason": "access_point_id"}));
+        return Err(ApiError::not_found(format!(
+            "Deployment {id} has no access point {access_point}"
+        )));
+    }
+    let code = request_stop(found, "self_stop")?;
+    found.self_stop_calls += 1;
+    will_be_deleted(code, found)
+}
+
+pub fn context(emulator: &Arc<Emulator>, req: &Req, id: &str, number: &str) -> Reply {
+    let store = emulator.lock();
+    let found = store.deployments.get(id).ok_or_else(|| no_deployment(id))?;
+    let token_ok = req
+        .authorization
+        .as_deref()
+        .is_some_and(|given| same(given, &found.context_token));
+    if !token_ok {
+        return Err(ApiError::unauthorized(
+            "invalid or missing authorization: send the raw ARBITRIUM_CONTEXT_TOKEN as the `authorization` header",
+        ));
+    }
+    if number != found.context_number.to_string() {
+        return Err(ApiError::not_found(format!(
+            "No context {number} for deployment {id}"
+        )));
+    }
+    ok(found.status_json())
+}
+
+fn summary(found: &Deployment) -> Value {
+    json!({
+        "request_id": found.request_id,
+        "fqdn": FQDN,
+        "app_name": found.app_name,
+        "app_version": found.version_name,
+        "status": found.status.as_str(),
+        "ready": found.status == Status::Ready,
+        "public_ip": super::store::PUBLIC_IP,
+        "ports": found.ports_json(),
+        "tags": found.tags,
+        "start_time": super::store::rfc3339(found.start_time),
+    })
+}
+
+pub fn list(emulator: &Arc<Emulator>, req: &Req) -> Reply {
+    let store = emulator.lock();
+    let active: Vec<Value> = store
+        .deployments_in_order()
+        .into_iter()
+        .filter(|d| !d.status.is_final())
+        .map(summary)
+        .collect();
+    let total = active.len();
+    let (page, pagination) = paginate(req, active)?;
+    ok(json!({"data": page, "total_count": total, "pagination": pagination}))
+}
+
+struct Filter {
+    field: String,
+    values: Vec<String>,
+    filter_type: String,
+}
+
+fn filters(req: &Req) -> Result<Vec<Filter>, ApiError> {
+    let body = req.json_object()?;
+    let Some(Value::Array(items)) = body.get("filters") else {
+        return Err(ApiError::bad_request(
+            "filters: required, a list of {field, values, filter_type}",
+        ));
+    };
+    if items.is_empty() {
+        return Err(ApiError::bad_request("filters: must not be empty"));
+    }
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let field = required_str(item.get("field"), "field")
+            .map_err(|e| ApiError::bad_request(format!("filters[{i}].{e}")))?;
+        if !["tags", "app_name", "app_version", "request_id"].contains(&field.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "filters[{i}].field: must be tags, app_name, app_version or request_id, got {field:?}"
+            )));
+        }
+        let values = item
+            .get("values")
+            .and_then(Value::as_array)
+            .and_then(|v| {
+                v.iter()
+                    .map(|s| s.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()
+            })
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("filters[{i}].values: required, a list of strings"))
+            })?;
+        let filter_type = item
+            .get("filter_type")
+            .and_then(Value::as_str)
+            .unwrap_or("any")
+            .to_owned();
+        if !["any", "all", "not"].contains(&filter_type.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "filters[{i}].filter_type: must be any, all or not, got {filter_type:?}"
+            )));
+        }
+        out.push(Filter {
+            field,
+            values,
+            filter_type,
+        });
+    }
+    Ok(out)
+}
+
+fn matches(found: &Deployment, filter: &Filter) -> bool {
+    let have: Vec<&str> = match filter.field.as_str() {
+        "tags" => found.tags.iter().map(String::as_str).collect(),
+        "app_name" => vec![found.app_name.as_str()],
+        "app_version" => vec![found.version_name.as_str()],
+        _ => vec![found.request_id.as_str()],
+    };
+    let hit = |v: &String| have.contains(&v.as_str());
+    match filter.filter_type.as_str() {
+        "all" => filter.values.iter().all(hit),
+        "not" => !filter.values.iter().any(hit),
+        _ => filter.values.iter().any(hit),
+    }
+}
+
+pub fn bulk_stop(emulator: &Arc<Emulator>, req: &Req) -> Reply {
+    let filters = filters(req)?;
+    let mut store = emulator.lock();
+    let mut processable = Vec::new();
+    for found in store.deployments.values_mut() {
+        if found.status.is_final() || !filters.iter().all(|f| matches(found, f)) {
+            continue;
+        }
+        if request_stop(found, "bulk_stop").is_ok() {
+            found.stop_calls += 1;
+            processable.push(json!({"request_id": found.request_id}));
+        }
+    }
+    ok(json!({"processable": processable, "unprocessable": []}))
+}
+
+pub fn logs(emulator: &Arc<Emulator>, id: &str) -> Reply {
+    let store = emulator.lock();
+    let found = store.deployments.get(id).ok_or_else(|| no_deployment(id))?;
+    let crash_data = found.last_exit_code.map(|code| {
+        json!({"exit_code": code, "message": exit_message(code), "restart_count": found.restart_count})
+    });
+    ok(json!({
+        "logs": found.logs.text(),
+        "encoding": "utf-8",
+        "crash_logs": null,
+        "crash_data": crash_data,
+        "logs_link": null,
+    }))
+}
+
+fn exit_message(code: i32) -> String {
+    if code > 128 {
+        format!("killed by signal {}", code - 128)
+    } else {
+        format!("exited with code {code}")
+    }
+}
+
+pub fn list_tags(emulator: &Arc<Emulator>, id: &str) -> Reply {
+    let store = emulator.lock();
+    let found = store.deployments.get(id).ok_or_else(|| no_deployment(id))?;
+    let tags: Vec<Value> = found.tags.iter().map(|t| json!({"name": t})).collect();
+    ok(json!({"tags": tags}))
+}
+
+pub fn create_tag(emulator: &Arc<Emulator>, req: &Req, id: &str) -> Reply {
+    let body = req.json_object()?;
+    let name = required_str(body.get("name"), "name").map_err(ApiError::bad_request)?;
+    let mut store = emulator.lock();
+    let found = store
+        .deployments
+        .get_mut(id)
+        .ok_or_else(|| no_deployment(id))?;
+    if found.tags.contains(&name) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("Tag {name} already exists on {id}"),
+        ));
+    }
+    found.tags.push(name.clone());
+    Ok((StatusCode::CREATED, json!({"name": name})))
+}
+
+pub fn get_tag(emulator: &Arc<Emulator>, id: &str, tag: &str) -> Reply {
+    let store = emulator.lock();
+    let found = store.deployments.get(id).ok_or_else(|| no_deployment(id))?;
+    if !found.tags.iter().any(|t| t == tag) {
+        return Err(ApiError::not_found(format!("Tag {tag} not found on {id}")));
+    }
+    ok(json!({"name": tag}))
+}
+
+pub fn delete_tag(emulator: &Arc<Emulator>, id: &str, tag: &str) -> Reply {
+    let mut store = emulator.lock();
+    let found = store
+        .deployments
+        .get_mut(id)
+        .ok_or_else(|| no_deployment(id))?;
+    let before = found.tags.len();
+    found.tags.retain(|t| t != tag);
+    if found.tags.len() == before {
+        return Err(ApiError::not_found(format!("Tag {tag} not found on {id}")));
+    }
+    Ok((StatusCode::NO_CONTENT, Value::Null))
+}
+
+pub fn locations() -> Reply {
+    let mut here = location();
+    if let Value::Object(map) = &mut here {
+        map.insert("type".into(), json!("local"));
+    }
+    ok(json!({"locations": [here]}))
+}
+
+pub fn events(emulator: &Arc<Emulator>, id: &str) -> Reply {
+    let store = emulator.lock();
+    let found = store.deployments.get(id).ok_or_else(|| no_deployment(id))?;
+    ok(json!({
+        "request_id": found.request_id,
+        "self_stop_calls": found.self_stop_calls,
+        "stop_calls": found.stop_calls,
+        "restart_count": found.restart_count,
+        "events": found.events,
+    }))
+}
