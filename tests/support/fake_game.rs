@@ -15,6 +15,9 @@
 //!   --exit N               after READY (and --run-ms), exit with N; without --exit or
 //!                          --run-ms the game runs until a signal ends it
 //!   --label L              print `L-READY` instead of `READY`
+//!   --listen-tcp-env VAR   after --listen-delay-ms (default 0), accept TCP connections on
+//!                          127.0.0.1:$VAR (e.g. ARBITRIUM_PORT_GAME_INTERNAL) and print
+//!                          `LISTENING <port>`
 //! It prints `READY pid=<pid>` on stdout once set up.
 
 use std::fs::OpenOptions;
@@ -51,6 +54,8 @@ struct Script {
     run_ms: Option<u64>,
     exit: Option<i32>,
     label: Option<String>,
+    listen_tcp_env: Option<String>,
+    listen_delay_ms: u64,
 }
 
 fn parse() -> Script {
@@ -78,6 +83,8 @@ fn parse() -> Script {
             "--run-ms" => script.run_ms = Some(value().parse().unwrap()),
             "--exit" => script.exit = Some(value().parse().unwrap()),
             "--label" => script.label = Some(value()),
+            "--listen-tcp-env" => script.listen_tcp_env = Some(value()),
+            "--listen-delay-ms" => script.listen_delay_ms = value().parse().unwrap(),
             other => panic!("fake-game: unknown flag {other}"),
         }
     }
@@ -182,6 +189,19 @@ fn main() {
     if script.orphans > 0 {
         orphan(script.orphans, Duration::from_millis(script.orphan_ms));
         println!("ORPHANED {}", script.orphans);
+    }
+    if let Some(var) = script.listen_tcp_env.clone() {
+        let delay = Duration::from_millis(script.listen_delay_ms);
+        std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            let port: u16 = std::env::var(&var).unwrap().parse().unwrap();
+            let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+            println!("LISTENING {port}");
+            std::io::stdout().flush().unwrap();
+            for stream in listener.incoming() {
+                drop(stream);
+            }
+        });
     }
     match &script.label {
         Some(label) => println!("{label}-READY pid={}", std::process::id()),
