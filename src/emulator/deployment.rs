@@ -1,10 +1,10 @@
-//! A deployment's process life, as the platform runs a container: the injected environment,
-//! the process in its own group with its output captured, SEEKING → DEPLOYING → READY
+//! A deployment's process life, as the platform runs a container (its environment is built
+//! in `environment.rs`): the process in its own group with its output captured, SEEKING → DEPLOYING → READY
 //! (readiness probes), the stop sequence (SIGTERM to the group, SIGKILL after the grace
 //! period), the restart policy applied to each exit code, `max_duration`, and the webhooks.
 //! One task per deployment owns its process; everything else talks to it through the store.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
@@ -18,117 +18,13 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tokio::time::{sleep, timeout, Instant};
 
-use super::store::{location, DeployedPort, Deployment, Status, PUBLIC_IP};
-use super::validate::{EnvVar, Port, VersionSpec};
+pub use super::environment::{allocate_ports, launch, Launch};
+use super::store::{DeployedPort, Deployment, Status};
 use super::{say, webhook, Emulator};
 
 /// Delay before a restart, so `always` with a process that exits at once does not spin.
 const RESTART_DELAY: Duration = Duration::from_millis(100);
 const PROBE_EVERY: Duration = Duration::from_millis(100);
-
-/// Everything the lifecycle task needs, taken from the deployment when it is created.
-pub struct Launch {
-    request_id: String,
-    command: Vec<String>,
-    env: Vec<(String, String)>,
-    spec: VersionSpec,
-    ports: Vec<DeployedPort>,
-    stop: watch::Receiver<bool>,
-}
-
-/// Picks each port's external port: a free local one, or the internal one (`--same-ports`).
-pub fn allocate_ports(ports: &[Port], same_ports: bool) -> std::io::Result<Vec<DeployedPort>> {
-    ports
-        .iter()
-        .map(|port| {
-            let external = if same_ports {
-                port.port
-            } else if port.protocol == "UDP" {
-                UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?
-                    .local_addr()?
-                    .port()
-            } else {
-                TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-                    .local_addr()?
-                    .port()
-            };
-            Ok(DeployedPort {
-                port: port.clone(),
-                external,
-            })
-        })
-        .collect()
-}
-
-/// `gameport` → `GAMEPORT`, `my-port` → `MY_PORT`.
-pub fn env_name(port_name: &str) -> String {
-    port_name.to_uppercase().replace('-', "_")
-}
-
-/// The environment exactly as the contract documents it, after the version's and the
-/// deployment's own variables.
-pub fn launch(
-    emulator: &Emulator,
-    d: &Deployment,
-    command: Vec<String>,
-    extra: &[EnvVar],
-    stop: watch::Receiver<bool>,
-) -> Launch {
-    let mut env: Vec<(String, String)> = Vec::new();
-    for var in d.spec.envs.iter().chain(extra) {
-        env.push((var.key.clone(), var.value.clone()));
-    }
-    let base = super::http::base_url(emulator.addr);
-    let mapping = json!({ "ports": d.ports_json() });
-    let mut add = |key: &str, value: String| env.push((key.to_owned(), value));
-    add("ARBITRIUM_REQUEST_ID", d.request_id.clone());
-    add("ARBITRIUM_PUBLIC_IP", PUBLIC_IP.to_owned());
-    add("ARBITRIUM_HOST_ID", "local-emulator".to_owned());
-    add("ARBITRIUM_PORTS_MAPPING", mapping.to_string());
-    for port in &d.ports {
-        let name = env_name(&port.port.name);
-        add(
-            &format!("ARBITRIUM_PORT_{name}_INTERNAL"),
-            port.port.port.to_string(),
-        );
-        add(
-            &format!("ARBITRIUM_PORT_{name}_EXTERNAL"),
-            port.external.to_string(),
-        );
-        add(
-            &format!("ARBITRIUM_PORT_{name}_PROTOCOL"),
-            port.port.protocol.clone(),
-        );
-    }
-    add("ARBITRIUM_DEPLOYMENT_LOCATION", location().to_string());
-    add("ARBITRIUM_DEPLOYMENT_TAGS", d.tags.join(","));
-    add(
-        "ARBITRIUM_DEPLOYMENT_VCPU_UNITS",
-        d.spec.req_cpu.to_string(),
-    );
-    add(
-        "ARBITRIUM_DEPLOYMENT_MEMORY_MB",
-        d.spec.req_memory.to_string(),
-    );
-    add(
-        "ARBITRIUM_DELETE_URL",
-        format!("{base}/v1/self/stop/{}/{}", d.request_id, d.access_point_id),
-    );
-    add("ARBITRIUM_DELETE_TOKEN", d.delete_token.clone());
-    add(
-        "ARBITRIUM_CONTEXT_URL",
-        format!("{base}/v1/context/{}/{}", d.request_id, d.context_number),
-    );
-    add("ARBITRIUM_CONTEXT_TOKEN", d.context_token.clone());
-    Launch {
-        request_id: d.request_id.clone(),
-        command,
-        env,
-        spec: d.spec.clone(),
-        ports: d.ports.clone(),
-        stop,
-    }
-}
 
 /// Changes the deployment `id`, if it still exists.
 fn update<T>(

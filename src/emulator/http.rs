@@ -18,7 +18,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Map, Value};
 use tokio::net::TcpListener;
 
-use super::{apps, deployments, Emulator};
+use super::{apps, bulk, deployments, Emulator};
 
 const BODY_LIMIT: usize = 1024 * 1024;
 
@@ -189,7 +189,7 @@ async fn route(emulator: &Arc<Emulator>, req: &Req, path: &[&str]) -> Reply {
         (Method::GET, ["v1", "status", id]) => d::status(emulator, id),
         (Method::DELETE, ["v1", "stop", id]) => d::stop(emulator, id),
         (Method::GET, ["v1", "deployments"]) => d::list(emulator, req),
-        (Method::POST, ["v1", "deployments", "bulk-stop"]) => d::bulk_stop(emulator, req),
+        (Method::POST, ["v1", "deployments", "bulk-stop"]) => bulk::bulk_stop(emulator, req),
         (Method::GET, ["v1", "deployment", id, "container-logs"]) => d::logs(emulator, id),
         (Method::GET, ["v1", "deployments", id, "tags"]) => d::list_tags(emulator, id),
         (Method::POST, ["v1", "deployments", id, "tags"]) => d::create_tag(emulator, req, id),

@@ -66,8 +66,10 @@
 //!   `--max-duration-unit` (default 60 s; a testing knob).
 
 mod apps;
+mod bulk;
 pub mod deployment;
 mod deployments;
+mod environment;
 pub mod http;
 pub mod quickstart;
 pub mod store;
