@@ -18,13 +18,15 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tokio::time::{sleep, timeout, Instant};
 
-pub use super::environment::{allocate_ports, launch, Launch};
+pub use super::environment::{allocate_ports, launch, Launch, Runner};
 use super::store::{DeployedPort, Deployment, Status};
 use super::{say, webhook, Emulator};
 
 /// Delay before a restart, so `always` with a process that exits at once does not spin.
 const RESTART_DELAY: Duration = Duration::from_millis(100);
 const PROBE_EVERY: Duration = Duration::from_millis(100);
+/// `docker run`'s own failure (no such image, daemon error), as opposed to the container's.
+const DOCKER_RUN_FAILED: i32 = 125;
 
 /// Changes the deployment `id`, if it still exists.
 fn update<T>(
@@ -41,6 +43,23 @@ fn exit_code(status: ExitStatus) -> i32 {
         .code()
         .or_else(|| status.signal().map(|s| 128 + s))
         .unwrap_or(-1)
+}
+
+/// Signals the deployment: its process group, or (`--docker`) its container.
+async fn signal(container: Option<&str>, pid: Option<u32>, signal: Signal) {
+    match container {
+        Some(name) => {
+            // Fails harmlessly when the container is already gone.
+            let _ = Command::new("docker")
+                .args(["kill", "--signal", signal.as_str(), name])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .await;
+        }
+        None => signal_group(pid, signal),
+    }
 }
 
 fn signal_group(pid: Option<u32>, signal: Signal) {
@@ -96,7 +115,8 @@ pub async fn run(emulator: Arc<Emulator>, mut launch: Launch) {
                     });
                 }
                 let grace = Duration::from_secs(launch.spec.termination_grace_period_seconds);
-                let code = stop_sequence(&emulator, &id, &mut child, pid, grace).await;
+                let code =
+                    stop_sequence(&emulator, &id, &mut child, pid, &launch.container, grace).await;
                 record_exit(&emulator, &id, code);
                 finish(&emulator, &id, Status::Terminated, None);
                 return;
@@ -105,6 +125,11 @@ pub async fn run(emulator: Arc<Emulator>, mut launch: Launch) {
         // What a container's end does to anything left in it.
         signal_group(pid, Signal::SIGKILL);
         record_exit(&emulator, &id, code);
+        if launch.container.is_some() && code == DOCKER_RUN_FAILED {
+            let detail = "docker run failed (exit 125): see the container logs".to_owned();
+            finish(&emulator, &id, Status::Error, Some(detail));
+            return;
+        }
         if *launch.stop.borrow() || !launch.spec.restart_policy.restarts(code) {
             finish(&emulator, &id, Status::Terminated, None);
             return;
@@ -153,20 +178,22 @@ async fn stop_sequence(
     id: &str,
     child: &mut Child,
     pid: Option<u32>,
+    container: &Option<String>,
     grace: Duration,
 ) -> i32 {
     update(emulator, id, |d| {
         d.set_status(Status::Terminating);
         d.event(json!({"event": "signal", "signal": "SIGTERM"}));
     });
-    signal_group(pid, Signal::SIGTERM);
+    let container = container.as_deref();
+    signal(container, pid, Signal::SIGTERM).await;
     let code = match timeout(grace, child.wait()).await {
         Ok(status) => status.map_or(-1, exit_code),
         Err(_) => {
             update(emulator, id, |d| {
                 d.event(json!({"event": "signal", "signal": "SIGKILL", "after_grace_seconds": grace.as_secs()}))
             });
-            signal_group(pid, Signal::SIGKILL);
+            signal(container, pid, Signal::SIGKILL).await;
             child.wait().await.map_or(-1, exit_code)
         }
     };
@@ -206,9 +233,13 @@ fn spawn(emulator: &Arc<Emulator>, launch: &Launch) -> std::io::Result<Child> {
         .ok_or_else(|| std::io::Error::other("the command is empty"))?;
     let mut command = Command::new(program);
     command.args(args).env_clear();
-    for key in ["PATH", "HOME"] {
-        if let Some(value) = std::env::var_os(key) {
-            command.env(key, value);
+    for (key, value) in std::env::vars_os() {
+        let name = key.to_string_lossy();
+        // The docker client also needs to find its daemon.
+        let docker = launch.container.is_some()
+            && (name.starts_with("DOCKER_") || name == "XDG_RUNTIME_DIR");
+        if name == "PATH" || name == "HOME" || docker {
+            command.env(&key, value);
         }
     }
     command

@@ -10,6 +10,7 @@ use hyper::StatusCode;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
+use super::deployment::Runner;
 use super::http::{ok, paginate, same, ApiError, Reply, Req};
 use super::store::{location, Deployment, LogRing, Status, FQDN};
 use super::validate::{self, required_str};
@@ -77,7 +78,7 @@ pub async fn deploy(emulator: &Arc<Emulator>, req: &Req) -> Reply {
         webhook(&body, "webhook_on_error")?,
         webhook(&body, "webhook_on_terminated")?,
     ];
-    let (spec, command) = {
+    let (spec, runner) = {
         let store = emulator.lock();
         let app = store
             .apps
@@ -98,12 +99,19 @@ pub async fn deploy(emulator: &Arc<Emulator>, req: &Req) -> Reply {
                 "Version {version_name} of app {app_name} is not active"
             )));
         }
-        let command = version.spec.command.clone().ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "Version {version_name} of app {app_name} has no `command`: the emulator runs a version's command (its local stand-in for the image)"
-            ))
-        })?;
-        (version.spec.clone(), command)
+        let runner = if emulator.settings.docker {
+            Runner::Docker {
+                image: image_reference(&version.fields),
+                args: version.spec.command.clone().unwrap_or_default(),
+            }
+        } else {
+            Runner::Process(version.spec.command.clone().ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Version {version_name} of app {app_name} has no `command`: without --docker the emulator runs a version's command (its local stand-in for the image)"
+                ))
+            })?)
+        };
+        (version.spec.clone(), runner)
     };
     let ports =
         deployment::allocate_ports(&spec.ports, emulator.settings.same_ports).map_err(internal)?;
@@ -146,7 +154,7 @@ pub async fn deploy(emulator: &Arc<Emulator>, req: &Req) -> Reply {
         webhook_on_error,
         webhook_on_terminated,
     };
-    let launch = deployment::launch(emulator, &record, command, &extra_env, stop_rx);
+    let launch = deployment::launch(emulator, &record, runner, &extra_env, stop_rx);
     store.deployments.insert(request_id.clone(), record);
     drop(store);
     tokio::spawn(deployment::run(emulator.clone(), launch));
@@ -166,6 +174,20 @@ pub async fn deploy(emulator: &Arc<Emulator>, req: &Req) -> Reply {
             "tags": tags,
         }),
     ))
+}
+
+/// `docker_repository/docker_image:docker_tag`, or `docker_image:docker_tag` for the
+/// emulator's `local` repository (an image built on this machine).
+fn image_reference(fields: &serde_json::Map<String, Value>) -> String {
+    let field = |name: &str| fields.get(name).and_then(Value::as_str).unwrap_or("");
+    let repository = field("docker_repository").trim_end_matches('/');
+    let image = field("docker_image");
+    let tag = field("docker_tag");
+    if repository == "local" {
+        format!("{image}:{tag}")
+    } else {
+        format!("{repository}/{image}:{tag}")
+    }
 }
 
 pub fn status(emulator: &Arc<Emulator>, id: &str) -> Reply {

@@ -12,9 +12,22 @@ use super::store::{location, DeployedPort, Deployment, PUBLIC_IP};
 use super::validate::{EnvVar, Port, VersionSpec};
 use super::Emulator;
 
+/// What runs a deployment: a command on this machine, or (`--docker`) the version's image.
+pub enum Runner {
+    Process(Vec<String>),
+    /// `image` is `docker_repository/docker_image:docker_tag` (`docker_image:docker_tag` when
+    /// the repository is `local`); `args` (the version's `command`) override the image's CMD.
+    Docker {
+        image: String,
+        args: Vec<String>,
+    },
+}
+
 /// Everything the lifecycle task needs, taken from the deployment when it is created.
 pub struct Launch {
     pub(super) request_id: String,
+    /// The container's name, when the deployment runs under Docker.
+    pub(super) container: Option<String>,
     pub(super) command: Vec<String>,
     pub(super) env: Vec<(String, String)>,
     pub(super) spec: VersionSpec,
@@ -56,7 +69,7 @@ pub fn env_name(port_name: &str) -> String {
 pub fn launch(
     emulator: &Emulator,
     d: &Deployment,
-    command: Vec<String>,
+    runner: Runner,
     extra: &[EnvVar],
     stop: watch::Receiver<bool>,
 ) -> Launch {
@@ -106,8 +119,33 @@ pub fn launch(
         format!("{base}/v1/context/{}/{}", d.request_id, d.context_number),
     );
     add("ARBITRIUM_CONTEXT_TOKEN", d.context_token.clone());
+    let (command, container) = match runner {
+        Runner::Process(command) => (command, None),
+        Runner::Docker { image, args } => {
+            let name = format!("edgegap-emulator-{}", d.request_id);
+            // The host network: the game binds its internal ports on this machine and
+            // reaches the emulator's URLs on 127.0.0.1, exactly as a process would.
+            let mut command: Vec<String> = ["docker", "run", "--rm", "--network", "host", "--name"]
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect();
+            command.push(name.clone());
+            let mut keys: Vec<&String> = env.iter().map(|(k, _)| k).collect();
+            keys.dedup();
+            for key in keys {
+                // `-e KEY` takes the value from the docker client's environment, so no
+                // value (the tokens) shows in the process list.
+                command.push("-e".to_owned());
+                command.push(key.clone());
+            }
+            command.push(image);
+            command.extend(args);
+            (command, Some(name))
+        }
+    };
     Launch {
         request_id: d.request_id.clone(),
+        container,
         command,
         env,
         spec: d.spec.clone(),

@@ -49,7 +49,13 @@
 //! # Emulator choices (documented, not the platform's word)
 //!
 //! - A version's `command` (a list of strings) is the local stand-in for its image; the
-//!   documented `docker_*` fields are still required and stored. `--docker` is not built.
+//!   documented `docker_*` fields are still required and stored. With `--docker`, the image
+//!   itself runs: `docker run --rm --network host --name edgegap-emulator-<id> -e KEY...
+//!   <docker_repository>/<docker_image>:<docker_tag> [command...]` (repository `local`: an
+//!   image of this machine, `<docker_image>:<docker_tag>`); env values reach the docker client
+//!   through its environment, never its arguments; signals go through `docker kill --signal`;
+//!   `docker run` exiting 125 (no such image, daemon error) → `Status.ERROR`. Registry
+//!   credentials (`private_username`/`private_token`) are stored but not used to pull.
 //! - Defaults: `termination_grace_period_seconds` 5, `restart_policy` always, `max_duration`
 //!   1440 (-1 or 0: no limit), port `name` = the port number.
 //! - External ports: a free local port per named port (not forwarded: the game binds its
@@ -95,6 +101,8 @@ pub struct Settings {
     pub same_ports: bool,
     /// Echo every deployment's output on the emulator's own stdout/stderr.
     pub echo_output: bool,
+    /// Run each version's image with the Docker CLI instead of its `command`.
+    pub docker: bool,
 }
 
 /// The running emulator: its settings, its bound address and its state.

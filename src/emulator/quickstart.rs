@@ -47,6 +47,11 @@ pub struct Cli {
     /// Quick start: a version env var `KEY=VALUE` (repeatable).
     #[arg(long = "env", value_parser = parse_env)]
     pub envs: Vec<Value>,
+    /// Run each API-created version's image (`docker_repository/docker_image:docker_tag`;
+    /// `local` repository: an image of this machine) with `docker run --network host`; the
+    /// version's `command`, if any, overrides the image's CMD. Not for the quick start.
+    #[arg(long)]
+    pub docker: bool,
     /// Report each port's external port as its internal port instead of allocating one.
     #[arg(long)]
     pub same_ports: bool,
@@ -90,7 +95,12 @@ pub async fn run(cli: Cli) -> i32 {
         minute: cli.max_duration_unit,
         same_ports: cli.same_ports,
         echo_output: !cli.command.is_empty(),
+        docker: cli.docker,
     };
+    if cli.docker && !cli.command.is_empty() {
+        say("--docker runs the images of versions created through the API; the quick start runs its command on this machine: drop one of them");
+        return 64;
+    }
     let emulator = match start(cli.listen, settings).await {
         Ok(emulator) => emulator,
         Err(error) => {
