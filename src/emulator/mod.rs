@@ -8,34 +8,34 @@
 //! Paths, field names, status codes and the `{"message": ...}` error body follow the Edgegap
 //! API reference ("seed documents": Versioning; Dedicated Servers / Deployments) as summarised
 //! in `edgegap-contract.md`, checked against the public sources named in the last column:
-//! **[V]** docs.edgegap.com/docs/api/versioning (OpenAPI: `POST /v1/app`, `Error.message`,
-//! `Authorization` API key); **[D]** docs.edgegap.com/docs/api/dedicated-servers (OpenAPI
+//! **\[V\]** docs.edgegap.com/docs/api/versioning (OpenAPI: `POST /v1/app`, `Error.message`,
+//! `Authorization` API key); **\[D\]** docs.edgegap.com/docs/api/dedicated-servers (OpenAPI
 //! `DeploymentV2`: `application`, `version`, `users` required; `InjectedEnvVariable`:
 //! `key`, `value` up to 4 KB, `is_hidden`; `V1DeployFilter`: `field`, `values`,
-//! `filter_type`); **[R]** the generated `edgegap` crate 0.1.0 docs (`DeploymentsApi` paths,
+//! `filter_type`); **\[R\]** the generated `edgegap` crate 0.1.0 docs (`DeploymentsApi` paths,
 //! `AppVersionPayload`, `AppVersionList`, `ApiModelContainerlogs`, the pagination object);
-//! **[C]** `edgegap-contract.md` (status fields, PORT object, self-stop, statuses).
+//! **\[C\]** `edgegap-contract.md` (status fields, PORT object, self-stop, statuses).
 //! "unconfirmed" marks a shape no source states; it is the obvious choice, kept in one place.
 //!
 //! | Method | Path | Auth | Answers | Source |
 //! |---|---|---|---|---|
-//! | POST | `/v1/app` | key | 200 app; 400 invalid (`name` 3..64); 409 exists | [V]; codes unconfirmed |
-//! | GET | `/v1/apps?page&limit` | key | 200 `{applications, total_count, pagination}` | [R] pagination; list key unconfirmed |
-//! | GET, PATCH, DELETE | `/v1/app/{app}` | key | 200 app / 200 app / 204 (versions go with it); 404 | [R]; 204 unconfirmed |
-//! | POST | `/v1/app/{app}/version` | key | 200 `{success, version}`; 400; 404 app; 409 | [R] `AppVersionPayload`; envelope unconfirmed |
-//! | GET | `/v1/app/{app}/versions?page&limit` | key | 200 `{versions, total_count, pagination}` | [R] `AppVersionList` |
-//! | GET, PATCH, DELETE | `/v1/app/{app}/version/{v}` | key | 200 version / `{success, version}`; 404 | [R] |
-//! | POST | `/v2/deployments` | key | 202 `{request_id, request_dns, request_app, request_version, request_user_count, city, country, continent, administrative_division, tags}`; 400; 404 | [D] body; response per v1 `Request` model, unconfirmed for v2 |
-//! | GET | `/v1/status/{id}` | key | 200 status (fields below); 404 | [C], [R] |
-//! | DELETE | `/v1/stop/{id}` | key | 200 (202 before READY) `{message, deployment_summary}`; 404 unknown or terminated | [C]; 404-when-terminated unconfirmed |
-//! | DELETE | `/v1/self/stop/{id}/{access_point_id}` | `authorization: <ARBITRIUM_DELETE_TOKEN>` | 200 `{message: "Instance <id> will be deleted", deployment_summary}`; 401 wrong/missing token; 404 unknown or already terminated | [C]; 404-when-terminated unconfirmed |
-//! | GET | `/v1/deployments?page&limit` | key | 200 `{data, total_count, pagination}` (active deployments) | [R] |
-//! | POST | `/v1/deployments/bulk-stop` | key | 200 `{processable: [{request_id}], unprocessable: []}`; body `{filters: [{field, values, filter_type}]}`, fields `tags`, `app_name`, `app_version`, `request_id`; types `any` (default), `all`, `not` | [D] filter object; response and types unconfirmed |
-//! | GET | `/v1/deployment/{id}/container-logs` | key | 200 `{logs, encoding, crash_logs, crash_data: {exit_code, message, restart_count}, logs_link}` | [R] `ApiModelContainerlogs` |
-//! | GET, POST | `/v1/deployments/{id}/tags` | key | 200 `{tags: [{name}]}` / 201 `{name}`; 409 exists | [R] paths; shapes unconfirmed |
-//! | GET, DELETE | `/v1/deployments/{id}/tags/{name}` | key | 200 `{name}` / 204; 404 | [R] paths; shapes unconfirmed |
+//! | POST | `/v1/app` | key | 200 app; 400 invalid (`name` 3..64); 409 exists | \[V\]; codes unconfirmed |
+//! | GET | `/v1/apps?page&limit` | key | 200 `{applications, total_count, pagination}` | \[R\] pagination; list key unconfirmed |
+//! | GET, PATCH, DELETE | `/v1/app/{app}` | key | 200 app / 200 app / 204 (versions go with it); 404 | \[R\]; 204 unconfirmed |
+//! | POST | `/v1/app/{app}/version` | key | 200 `{success, version}`; 400; 404 app; 409 | \[R\] `AppVersionPayload`; envelope unconfirmed |
+//! | GET | `/v1/app/{app}/versions?page&limit` | key | 200 `{versions, total_count, pagination}` | \[R\] `AppVersionList` |
+//! | GET, PATCH, DELETE | `/v1/app/{app}/version/{v}` | key | 200 version / `{success, version}`; 404 | \[R\] |
+//! | POST | `/v2/deployments` | key | 202 `{request_id, request_dns, request_app, request_version, request_user_count, city, country, continent, administrative_division, tags}`; 400; 404 | \[D\] body; response per v1 `Request` model, unconfirmed for v2 |
+//! | GET | `/v1/status/{id}` | key | 200 status (fields below); 404 | \[C\], \[R\] |
+//! | DELETE | `/v1/stop/{id}` | key | 200 (202 before READY) `{message, deployment_summary}`; 404 unknown or terminated | \[C\]; 404-when-terminated unconfirmed |
+//! | DELETE | `/v1/self/stop/{id}/{access_point_id}` | `authorization: <ARBITRIUM_DELETE_TOKEN>` | 200 `{message: "Instance <id> will be deleted", deployment_summary}`; 401 wrong/missing token; 404 unknown or already terminated | \[C\]; 404-when-terminated unconfirmed |
+//! | GET | `/v1/deployments?page&limit` | key | 200 `{data, total_count, pagination}` (active deployments) | \[R\] |
+//! | POST | `/v1/deployments/bulk-stop` | key | 200 `{processable: [{request_id}], unprocessable: []}`; body `{filters: [{field, values, filter_type}]}`, fields `tags`, `app_name`, `app_version`, `request_id`; types `any` (default), `all`, `not` | \[D\] filter object; response and types unconfirmed |
+//! | GET | `/v1/deployment/{id}/container-logs` | key | 200 `{logs, encoding, crash_logs, crash_data: {exit_code, message, restart_count}, logs_link}` | \[R\] `ApiModelContainerlogs` |
+//! | GET, POST | `/v1/deployments/{id}/tags` | key | 200 `{tags: [{name}]}` / 201 `{name}`; 409 exists | \[R\] paths; shapes unconfirmed |
+//! | GET, DELETE | `/v1/deployments/{id}/tags/{name}` | key | 200 `{name}` / 204; 404 | \[R\] paths; shapes unconfirmed |
 //! | GET | `/v1/locations` | key | 200 `{locations: [<the single local location>]}` | shape unconfirmed |
-//! | GET | `/v1/context/{id}/{n}` | `authorization: <ARBITRIUM_CONTEXT_TOKEN>` | 200 the status response; 401; 404 | [C] path form; shape unconfirmed |
+//! | GET | `/v1/context/{id}/{n}` | `authorization: <ARBITRIUM_CONTEXT_TOKEN>` | 200 the status response; 401; 404 | \[C\] path form; shape unconfirmed |
 //! | GET | `/emulator/v1/deployments/{id}/events` | key | 200 `{self_stop_calls, stop_calls, restart_count, events}` | emulator-only, for tests |
 //!
 //! The status response has `request_id, fqdn, app_name, app_version, current_status`
