@@ -141,6 +141,10 @@ fn app_validation_names_the_field() {
     assert!(resp.message().contains("not valid JSON"));
     let resp = emu.call("POST", "/v1/app", Some(json!(["a list"])));
     assert_eq!(resp.status, 400);
+    let huge = json!({"name": "big-app", "image": "x".repeat(2 * 1024 * 1024)});
+    let resp = emu.call("POST", "/v1/app", Some(huge));
+    assert_eq!(resp.status, 413);
+    assert!(resp.message().contains("at most"));
 }
 
 #[test]

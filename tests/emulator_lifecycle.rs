@@ -145,8 +145,33 @@ fn deploy_ready_self_stop_sigterm_terminated() {
 
     assert_eq!(self_stop(&emu, &id, "wrong-token").status, 401);
     assert_eq!(self_stop(&emu, &id, "").status, 401);
+    let key = format!("token {}", support::emulator::KEY);
+    assert_eq!(
+        self_stop(&emu, &id, &key).status,
+        401,
+        "the operator key is not the token"
+    );
     assert_eq!(emu.events(&id)["self_stop_calls"], 0);
     let token = emu.printed_env(&id, "ARBITRIUM_DELETE_TOKEN");
+    let other_point = format!("/v1/self/stop/{id}/00000000");
+    let resp = request(
+        &emu.addr,
+        "DELETE",
+        &other_point,
+        &[("authorization", &token)],
+        None,
+    );
+    assert_eq!(resp.status, 404, "wrong access point: {}", resp.body);
+    let unknown = "/v1/self/stop/000000000000/00000000";
+    let resp = request(
+        &emu.addr,
+        "DELETE",
+        unknown,
+        &[("authorization", &token)],
+        None,
+    );
+    assert_eq!(resp.status, 404);
+    assert_eq!(emu.status(&id)["current_status"], "Status.READY");
     let resp = self_stop(&emu, &id, &token);
     assert_eq!(resp.status, 200, "{}", resp.body);
     assert_eq!(
