@@ -18,7 +18,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Map, Value};
 use tokio::net::TcpListener;
 
-use super::{apps, bulk, deployments, Emulator};
+use super::{apps, bulk, deployments, tags, Emulator};
 
 const BODY_LIMIT: usize = 1024 * 1024;
 
@@ -191,11 +191,11 @@ async fn route(emulator: &Arc<Emulator>, req: &Req, path: &[&str]) -> Reply {
         (Method::GET, ["v1", "deployments"]) => d::list(emulator, req),
         (Method::POST, ["v1", "deployments", "bulk-stop"]) => bulk::bulk_stop(emulator, req),
         (Method::GET, ["v1", "deployment", id, "container-logs"]) => d::logs(emulator, id),
-        (Method::GET, ["v1", "deployments", id, "tags"]) => d::list_tags(emulator, id),
-        (Method::POST, ["v1", "deployments", id, "tags"]) => d::create_tag(emulator, req, id),
-        (Method::GET, ["v1", "deployments", id, "tags", tag]) => d::get_tag(emulator, id, tag),
+        (Method::GET, ["v1", "deployments", id, "tags"]) => tags::list_tags(emulator, id),
+        (Method::POST, ["v1", "deployments", id, "tags"]) => tags::create_tag(emulator, req, id),
+        (Method::GET, ["v1", "deployments", id, "tags", tag]) => tags::get_tag(emulator, id, tag),
         (Method::DELETE, ["v1", "deployments", id, "tags", tag]) => {
-            d::delete_tag(emulator, id, tag)
+            tags::delete_tag(emulator, id, tag)
         }
         (Method::GET, ["v1", "locations"]) => d::locations(),
         (Method::GET, ["emulator", "v1", "deployments", id, "events"]) => d::events(emulator, id),

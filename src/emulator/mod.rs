@@ -79,6 +79,7 @@ mod environment;
 pub mod http;
 pub mod quickstart;
 pub mod store;
+mod tags;
 pub mod validate;
 mod webhook;
 
