@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod config;
+pub mod emulator;
 pub mod exit_code;
 pub mod logging;
 #[allow(unsafe_code)]

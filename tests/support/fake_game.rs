@@ -19,6 +19,9 @@
 //!   --api-call M:PATH[:BODY]  after READY, call the agent's API at $EDGEGAP_AGENT_URL (with
 //!                          $EDGEGAP_AGENT_API_TOKEN as bearer token when set) and print
 //!                          `API M PATH -> STATUS BODY`; repeatable, in order
+//!   --listen-tcp-env VAR   after --listen-delay-ms (default 0), accept TCP connections on
+//!                          127.0.0.1:$VAR (e.g. ARBITRIUM_PORT_GAME_INTERNAL) and print
+//!                          `LISTENING <port>`
 //! It prints `READY pid=<pid>` on stdout once set up.
 
 use std::fs::OpenOptions;
@@ -61,6 +64,8 @@ struct Script {
     label: Option<String>,
     say: Vec<String>,
     api_calls: Vec<String>,
+    listen_tcp_env: Option<String>,
+    listen_delay_ms: u64,
 }
 
 fn parse() -> Script {
@@ -90,6 +95,8 @@ fn parse() -> Script {
             "--label" => script.label = Some(value()),
             "--say" => script.say.push(value()),
             "--api-call" => script.api_calls.push(value()),
+            "--listen-tcp-env" => script.listen_tcp_env = Some(value()),
+            "--listen-delay-ms" => script.listen_delay_ms = value().parse().unwrap(),
             other => panic!("fake-game: unknown flag {other}"),
         }
     }
@@ -216,6 +223,19 @@ fn main() {
     if script.orphans > 0 {
         orphan(script.orphans, Duration::from_millis(script.orphan_ms));
         println!("ORPHANED {}", script.orphans);
+    }
+    if let Some(var) = script.listen_tcp_env.clone() {
+        let delay = Duration::from_millis(script.listen_delay_ms);
+        std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            let port: u16 = std::env::var(&var).unwrap().parse().unwrap();
+            let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+            println!("LISTENING {port}");
+            std::io::stdout().flush().unwrap();
+            for stream in listener.incoming() {
+                drop(stream);
+            }
+        });
     }
     match &script.label {
         Some(label) => println!("{label}-READY pid={}", std::process::id()),

@@ -11,6 +11,8 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod emulator;
+
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
