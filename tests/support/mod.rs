@@ -3,6 +3,9 @@
 //! then assert).
 #![allow(dead_code)]
 
+#[cfg(feature = "container-tests")]
+pub mod docker;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
