@@ -2,35 +2,18 @@
 //! `docker build` from the host-built static binaries (no registry), containers with unique
 //! names that are always removed, and waits on a container's state under deadlines.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{wait_until, AGENT, FAKE_GAME};
+use super::{example_game, wait_until, AGENT, FAKE_GAME};
 
 /// The repository root, for the Dockerfiles and scripts under docker/.
 pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
 /// The image docker/debian-rootfs.sh makes: a debootstrap'ed Debian, as Unity/Unreal use.
 pub const DEBIAN_IMAGE: &str = "edgegap-test-debian:bookworm";
-
-/// The example game server, built beside the agent (`cargo build --examples` of the same
-/// profile; plain `cargo test` builds examples, `--test containers` alone does not).
-pub fn example_game() -> PathBuf {
-    let path = Path::new(AGENT)
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("game_server");
-    assert!(
-        path.exists(),
-        "{} is missing: build it first with the same profile and features, e.g. \
-         `cargo build --release --features container-tests --bins --examples`",
-        path.display()
-    );
-    path
-}
 
 /// Runs `docker ARGS...` and returns its output, whatever the exit status.
 pub fn docker(args: &[&str]) -> Output {
