@@ -3,6 +3,9 @@
 //! then assert).
 #![allow(dead_code)]
 
+#[cfg(feature = "container-tests")]
+pub mod docker;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -22,6 +25,23 @@ pub const FAKE_GAME: &str = env!("CARGO_BIN_EXE_fake-game");
 /// A generous bound for things that should take milliseconds, so a loaded CI machine does
 /// not fail a correct agent; a broken agent still fails by timing out.
 pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// The example game server (examples/game_server.rs), built beside the agent: `cargo test`
+/// builds examples, but a run limited to one test target (`--test NAME`) does not.
+pub fn example_game() -> PathBuf {
+    let path = Path::new(AGENT)
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("game_server");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with the same profile and features first, e.g. \
+         `cargo build --release --features container-tests --bins --examples`",
+        path.display()
+    );
+    path
+}
 
 /// The agent's command with every `EDGEGAP_AGENT_*`/`ARBITRIUM_*` variable of the test's
 /// own environment removed, so the developer's shell cannot change a test's meaning, and the
