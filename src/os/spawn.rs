@@ -77,9 +77,10 @@ pub fn spawn_in_own_group(
     };
     // SAFETY: the closure runs in the forked child before exec and only makes
     // async-signal-safe calls (setpgid, isatty/tcgetattr, tcsetpgrp, sigaction,
-    // pthread_sigmask); it allocates nothing and takes no locks.
+    // pthread_sigmask, prctl, getppid); it allocates nothing and takes no locks.
+    let agent = nix::unistd::getpid();
     unsafe {
-        command.pre_exec(prepare_child);
+        command.pre_exec(move || prepare_child(agent));
     }
     match command.spawn() {
         Ok(mut child) => {
@@ -122,8 +123,16 @@ pub fn spawn_in_own_group(
 }
 
 /// Runs in the child between fork and exec. Async-signal-safe calls only.
-fn prepare_child() -> io::Result<()> {
+fn prepare_child(agent: Pid) -> io::Result<()> {
     nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+    // If the agent itself is killed, the game dies with it rather than run on unsupervised
+    // (nobody left to stop it with grace, end the match, or reap it). The signal follows the
+    // spawning thread, which is the agent's main thread for its whole life. Checked after
+    // setting, in case the agent died in between.
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+    if nix::unistd::getppid() != agent {
+        return Err(io::Error::other("the agent exited while starting the game"));
+    }
     // SAFETY: fd 0 is borrowed for the duration of these two calls only; if it is closed the
     // calls fail with EBADF, which is handled.
     let stdin = unsafe { BorrowedFd::borrow_raw(0) };
