@@ -46,10 +46,14 @@ fn docker_stop_reaches_the_example_game_which_saves_and_exits_0_in_time() {
         &[&image.name, "--port", "7777", "--save-file", "/save.txt"],
     );
     game.wait_logs("[game] READY", 1, SETTLE);
-    // The agent's API is not served yet in this build: the game says so and keeps serving.
+    // The game reached its agent's API (bound before the game started) and said it is ready.
     assert!(
+        game.logs().contains("[game] ready: agent answered 202"),
+        "{}",
         game.logs()
-            .contains("deployment context: agent API unreachable"),
+    );
+    assert!(
+        game.logs().contains("the game server says it is ready"),
         "{}",
         game.logs()
     );
@@ -168,8 +172,9 @@ fn restart_on_failure_restarts_crashes_but_a_finished_match_ends_the_container()
         ]
         .concat(),
     );
-    // The match ends after 1 s; with no agent API to take it, the game exits 0 and the agent's
-    // `0=stop` ends the match (self-stop is "not configured" in local mode) and exits 0.
+    // The match ends after 1 s: the game tells its agent, which ends the match (self-stop is
+    // "not configured" in local mode, so the agent stops the game itself and exits 0); the
+    // game saves on SIGTERM and exits 0, and the platform's on-failure policy ends there.
     let finishing = Container::run(
         "finish",
         &[&policy[..], &agent, &["--match-duration", "1s"]].concat(),
@@ -200,9 +205,10 @@ fn restart_on_failure_restarts_crashes_but_a_finished_match_ends_the_container()
         "{logs}"
     );
     assert!(
-        logs.contains("match ended: the game exited with code 0"),
+        logs.contains("match ended: the game ended the match: the match time is up"),
         "{logs}"
     );
+    assert!(logs.contains("[game] SAVED"), "{logs}");
 }
 
 #[test]
