@@ -3,8 +3,8 @@
 # BENCH_RUNS=N sets the number of runs per measure (default 300).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x /usr/bin/tini ] || [ ! -x /usr/bin/tini-static ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tini
+if [ ! -x /usr/bin/tini ] || [ ! -x /usr/bin/tini-static ] || [ ! -x /usr/bin/dumb-init ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tini dumb-init
 fi
 table=$(mktemp)
 trap 'rm -f "$table"' EXIT
