@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use edgegap_agent::config::{Cli, ParseOutcome};
+use edgegap_agent::config::{Cli, ParseOutcome, Subcommand};
+use edgegap_agent::platform::{self, Platform};
 use edgegap_agent::supervisor::{self, Launch};
 use edgegap_agent::{exit_code, logging, os, DEFAULT_API_ADDR};
 
@@ -31,11 +32,14 @@ fn main() -> ExitCode {
     };
 
     // 3. Logging.
-    logging::init(&cli.logging);
+    logging::init(cli.logging());
 
-    // 4. One thread for async work (plus the signal thread): the agent must cost next to nothing.
+    // 4. The platform's ARBITRIUM_* variables, parsed once; malformed ones are warnings only.
+    let (platform_env, env_problems) = platform::load_env();
+
+    // 5. One thread for async work (plus the signal thread): the agent must cost next to nothing.
     let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_time()
+        .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
@@ -45,7 +49,26 @@ fn main() -> ExitCode {
         }
     };
 
-    // 5. Start the game and supervise it to its end.
+    // `edgegap-agent self-stop`: one self-stop, its outcome as the exit code.
+    if let Some(Subcommand::SelfStop(command)) = &cli.subcommand {
+        return code(runtime.block_on(platform::run_self_stop_command(
+            platform_env,
+            env_problems,
+            &command.platform,
+        )));
+    }
+
+    // 6. The platform side: HTTP client, self-stop handle, the deployment as the env gives it.
+    //    Kept for the lifecycle wiring (self-stop on match end) and the API (GET /v1/deployment).
+    let _platform = match Platform::start(platform_env, env_problems, &cli.platform) {
+        Ok(platform) => platform,
+        Err(error) => {
+            tracing::error!("{error}");
+            return code(exit_code::USAGE);
+        }
+    };
+
+    // 7. Start the game and supervise it to its end.
     let launch = Launch {
         command: &cli.command,
         extra_env: vec![("EDGEGAP_AGENT_URL", format!("http://{DEFAULT_API_ADDR}"))],
