@@ -222,7 +222,13 @@ impl<'a> Parser<'a> {
         match envy::from_iter::<_, One<T>>([("VALUE".to_owned(), value.to_owned())]) {
             Ok(one) => Some(one.value),
             Err(error) => {
-                let detail = error.to_string().replace("field `value`", "the value");
+                // envy adds "while parsing value '...' provided by VALUE": the value is
+                // already quoted, and VALUE is our single-field wrapper, not a variable.
+                let text = error.to_string();
+                let detail = text
+                    .split(" while parsing value")
+                    .next()
+                    .unwrap_or_default();
                 self.problems.push(EnvProblem::new(
                     name,
                     value,
