@@ -47,11 +47,20 @@ pub enum ClientError {
     Build(String),
 }
 
-/// Builds the client every platform call uses.
+/// Builds the client every platform call uses, resolving names with the system's
+/// `/etc/hosts` and `/etc/resolv.conf`.
 pub fn build_client(options: &HttpOptions) -> Result<Client, ClientError> {
+    build_client_with_resolver(options, Resolver::system())
+}
+
+/// As [`build_client`], with the resolver given (tests pin names to 127.0.0.1).
+pub fn build_client_with_resolver(
+    options: &HttpOptions,
+    resolver: Resolver,
+) -> Result<Client, ClientError> {
     let mut builder = Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .dns_resolver(Arc::new(Resolver::system()))
+        .dns_resolver(Arc::new(resolver))
         .user_agent(concat!("edgegap-agent/", env!("CARGO_PKG_VERSION")));
     if let Some(path) = &options.ca_file {
         let shown = path.display().to_string();
