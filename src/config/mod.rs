@@ -47,9 +47,12 @@ pub struct Cli {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Subcommand {
-    /// Ask the platform to stop this deployment (`DELETE $ARBITRIUM_DELETE_URL`), once, with
-    /// retries. Exit 0: accepted or already stopping; 77: refused (401/403); 69: platform
-    /// unreachable before the deadline; 64: ARBITRIUM_DELETE_URL/TOKEN missing or malformed.
+    /// Ask the platform to stop this deployment, once, with retries
+    ///
+    /// Sends `DELETE $ARBITRIUM_DELETE_URL` with `authorization: $ARBITRIUM_DELETE_TOKEN`.
+    /// Exit 0: accepted or already stopping (404); 77: refused (401/403), not retried;
+    /// 69: no answer before the attempts or the deadline ran out;
+    /// 64: ARBITRIUM_DELETE_URL/TOKEN missing or malformed, or a bad option.
     SelfStop(SelfStopCommand),
 }
 
