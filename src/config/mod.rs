@@ -79,12 +79,12 @@ pub struct SupervisorOptions {
 
     /// Time the game has to exit after a stop before it is killed. Set it to the app
     /// version's `termination_grace_period_seconds`.
-    #[arg(long, env = "EDGEGAP_AGENT_GRACE_PERIOD", default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, env = "EDGEGAP_AGENT_GRACE_PERIOD", default_value = "30s", value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
     pub grace_period: Duration,
 
     /// How long before the end of the grace period the agent SIGKILLs the game, so that it
     /// exits (with its own code) before the platform's SIGKILL reaches it.
-    #[arg(long, env = "EDGEGAP_AGENT_KILL_MARGIN", default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, env = "EDGEGAP_AGENT_KILL_MARGIN", default_value = "1s", value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
     pub kill_margin: Duration,
 
     /// Rewrites the final exit code, e.g. `143=0,137=0` (for `restart_policy: on_failure`).

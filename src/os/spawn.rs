@@ -34,6 +34,10 @@ pub enum SpawnError {
 ///
 /// Returns once `exec` has succeeded. The returned pid's status belongs to the reaper: the
 /// `std::process::Child` is dropped without being waited on.
+///
+/// Call it on the thread that reaps (the supervisor's single-threaded runtime): when `exec`
+/// fails, std itself waits for the failed child before returning the error, and a reaper
+/// running concurrently on another thread could take that status first.
 pub fn spawn_in_own_group(
     argv: &[OsString],
     extra_env: &[(&str, String)],

@@ -4,6 +4,7 @@
 //!   --touch FILE           create FILE first (proves the game was started)
 //!   --print-env VAR        print `ENV VAR=<value>` (or `ENV VAR unset`)
 //!   --record-signals FILE  append each received signal's name to FILE, one per line
+//!                          (`-`: print it on stdout at once)
 //!   --ignore-term          SIGTERM is recorded (if recording) and otherwise ignored
 //!   --on-term-exit CODE    on SIGTERM, exit with CODE after --on-term-delay-ms (default 0)
 //!   --grandchild           start a grandchild in the same process group that records
@@ -84,6 +85,13 @@ fn parse() -> Script {
 }
 
 fn record(path: &str, signal: Signal) {
+    if path == "-" {
+        let mut out = std::io::stdout().lock();
+        out.write_all(format!("{}\n", signal.as_str()).as_bytes())
+            .unwrap();
+        out.flush().unwrap();
+        return;
+    }
     let mut file = OpenOptions::new()
         .create(true)
         .append(true)
