@@ -60,12 +60,38 @@ struct State {
 pub struct FakePlatform {
     pub addr: SocketAddr,
     state: Arc<Mutex<State>>,
+    scheme: &'static str,
 }
 
 impl FakePlatform {
     /// Starts the fake on the current tokio runtime; it answers 200 until told otherwise.
     pub async fn start() -> FakePlatform {
+        Self::serve(None).await
+    }
+
+    /// As [`FakePlatform::start`], over TLS.
+    pub async fn start_tls() -> FakePlatform {
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        use tokio_rustls::rustls::{crypto::ring, ServerConfig};
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/");
+        let certs = CertificateDer::pem_file_iter(format!("{dir}test_platform_cert.pem"))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(format!("{dir}test_platform_key.pem")).unwrap();
+        let config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        Self::serve(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
+    }
+
+    async fn serve(tls: Option<tokio_rustls::TlsAcceptor>) -> FakePlatform {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State::default()));
         let shared = Arc::clone(&state);
@@ -75,15 +101,27 @@ impl FakePlatform {
                     return;
                 };
                 let state = Arc::clone(&shared);
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request| answer(Arc::clone(&state), request));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    let _ = match tls {
+                        None => http.serve_connection(TokioIo::new(stream), service).await,
+                        Some(tls) => match tls.accept(stream).await {
+                            Ok(stream) => {
+                                http.serve_connection(TokioIo::new(stream), service).await
+                            }
+                            Err(_) => return,
+                        },
+                    };
                 });
             }
         });
-        FakePlatform { addr, state }
+        FakePlatform {
+            addr,
+            state,
+            scheme,
+        }
     }
 
     /// Queues replies to give, in order, before the default.
@@ -108,7 +146,7 @@ impl FakePlatform {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}://{}{path}", self.scheme, self.addr)
     }
 }
 
