@@ -134,6 +134,34 @@ async fn context_failures_are_typed() {
     assert_eq!(none, Err(ContextError::NotConfigured));
 }
 
+#[tokio::test]
+async fn the_platform_serves_the_merged_deployment_or_falls_back_to_the_env() {
+    use edgegap_agent::platform::{Platform, PlatformOptions, SelfStopOptions};
+    let logs = LogCapture::install();
+    let fake = FakePlatform::start().await;
+    fake.set_default(Reply::Json(200, CONTEXT.to_owned()));
+    let options = PlatformOptions {
+        self_stop: SelfStopOptions {
+            self_stop_max_attempts: 1,
+            self_stop_deadline: std::time::Duration::from_secs(5),
+            self_stop_attempt_timeout: std::time::Duration::from_secs(5),
+            self_stop_initial_backoff: std::time::Duration::from_millis(1),
+            self_stop_max_backoff: std::time::Duration::from_millis(1),
+        },
+        http: HttpOptions::default(),
+    };
+    let platform = Platform::start(env(&fake), vec![], &options).unwrap();
+    let merged = platform.fetch_deployment().await;
+    assert_eq!(merged.fqdn.as_deref(), Some("c0653765de3b.pr.edgegap.net"));
+
+    fake.set_default(Reply::Status(401));
+    let fallback = platform.fetch_deployment().await;
+    assert_eq!(fallback, platform.deployment);
+    assert!(logs.text().contains("status 401"), "{}", logs.text());
+    assert_token_absent(TOKEN, &logs.text());
+    assert_token_absent(TOKEN, &format!("{platform:?}"));
+}
+
 /// Names go through the agent's own resolver (no NSS), here pinned to the fake.
 #[tokio::test]
 async fn host_names_resolve_through_the_agents_resolver() {

@@ -149,6 +149,32 @@ impl Platform {
     }
 }
 
+impl Platform {
+    /// "The deployment" for the API: the environment's view, merged with the context when
+    /// `ARBITRIUM_CONTEXT_URL` and its token are set and the fetch succeeds (same retry
+    /// policy as the self-stop). A failed fetch is a warning: the environment alone is served.
+    pub async fn fetch_deployment(&self) -> Deployment {
+        let mut deployment = self.deployment.clone();
+        if self.env.context_url.is_none() || self.env.context_token.is_none() {
+            return deployment;
+        }
+        let mut jitter = retry::SplitMix64::from_entropy();
+        match fetch_context(
+            &self.client,
+            &self.policy,
+            &mut jitter,
+            self.env.context_url.as_ref(),
+            self.env.context_token.as_ref(),
+        )
+        .await
+        {
+            Ok(context) => deployment.merge_context(&context),
+            Err(error) => warn!("{error}; serving the deployment as the environment gives it"),
+        }
+        deployment
+    }
+}
+
 /// `edgegap-agent self-stop`: one self-stop from a shell; returns the exit code.
 pub async fn run_self_stop_command(
     env: PlatformEnv,
