@@ -176,8 +176,8 @@ async fn connection_errors_are_retried_up_to_the_attempt_cap() {
 }
 
 #[tokio::test]
-async fn unauthorized_and_forbidden_are_not_retried() {
-    for status in [401, 403] {
+async fn unauthorized_forbidden_and_other_refusals_are_not_retried() {
+    for status in [401, 403, 400, 301] {
         let logs = LogCapture::install();
         let fake = FakePlatform::start().await;
         fake.set_default(Reply::Status(status));
@@ -186,8 +186,10 @@ async fn unauthorized_and_forbidden_are_not_retried() {
         assert_eq!(outcome, SelfStopOutcome::Rejected { status });
         assert_eq!(outcome.exit_code(), 77);
         assert_eq!(fake.requests().len(), 1);
-        assert!(
-            logs.text().contains("ARBITRIUM_DELETE_TOKEN"),
+        let hint = logs.text().contains("ARBITRIUM_DELETE_TOKEN");
+        assert_eq!(
+            hint,
+            status == 401 || status == 403,
             "the log says what to check"
         );
         assert_no_leak(&logs, &stop, &outcome);

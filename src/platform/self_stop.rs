@@ -96,7 +96,8 @@ impl fmt::Display for SelfStopOutcome {
         match self {
             Self::Accepted { status, attempts } => write!(f, "self-stop accepted (status {status}, after {attempts} attempt(s))"),
             Self::AlreadyGone { attempts } => write!(f, "the deployment is already gone or stopping (404, after {attempts} attempt(s))"),
-            Self::Rejected { status } => write!(f, "self-stop rejected with status {status}: check that ARBITRIUM_DELETE_TOKEN is the one the platform injected; not retried"),
+            Self::Rejected { status: status @ (401 | 403) } => write!(f, "self-stop rejected with status {status}: check that ARBITRIUM_DELETE_TOKEN is the one the platform injected; not retried"),
+            Self::Rejected { status } => write!(f, "self-stop refused with status {status}; not retried"),
             Self::GaveUp { attempts, last_error } => write!(f, "self-stop failed after {attempts} attempt(s): {last_error}"),
             Self::NotConfigured { reason } => f.write_str(reason),
         }
