@@ -77,7 +77,7 @@ fn a_full_environment_parses_into_typed_values() {
     );
     assert_eq!(env.delete_token.as_ref().unwrap().expose(), TOKEN);
     assert_eq!(
-        env.context_url.as_ref().unwrap().host_str(),
+        env.context_url.as_ref().unwrap().host(),
         Some("api.edgegap.com")
     );
     assert_eq!(

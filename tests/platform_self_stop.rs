@@ -13,7 +13,7 @@ use edgegap_agent::platform::retry::FixedJitter;
 use edgegap_agent::platform::{RetryPolicy, Secret, SelfStop, SelfStopOutcome, SelfStopTarget};
 use fake_platform::{FakePlatform, Reply};
 use log_capture::{assert_token_absent, LogCapture};
-use reqwest::Url;
+
 use tokio::time::Instant;
 
 /// Every printable ASCII character a header value may carry, and a space.
@@ -27,7 +27,7 @@ fn ms(n: u64) -> Duration {
 /// A handle on `fake` with the default policy and jitter at its ceiling (delays = ceilings).
 fn handle(fake: &FakePlatform, policy: RetryPolicy) -> SelfStop {
     let target = SelfStopTarget {
-        url: Url::parse(&fake.url(PATH)).unwrap(),
+        url: fake.url(PATH).parse().unwrap(),
         token: Secret::new(TOKEN),
     };
     let client = build_client(&HttpOptions::default()).unwrap();
@@ -152,7 +152,7 @@ async fn connection_errors_are_retried_up_to_the_attempt_cap() {
     let url = format!("http://{}{PATH}", closed.local_addr().unwrap());
     drop(closed);
     let target = SelfStopTarget {
-        url: Url::parse(&url).unwrap(),
+        url: url.parse().unwrap(),
         token: Secret::new(TOKEN),
     };
     let client = build_client(&HttpOptions::default()).unwrap();

@@ -27,7 +27,7 @@ fn with_ca() -> HttpOptions {
     }
 }
 
-async fn stop_once(client: reqwest::Client, url: &str) -> SelfStopOutcome {
+async fn stop_once(client: edgegap_agent::platform::HttpClient, url: &str) -> SelfStopOutcome {
     let target = SelfStopTarget {
         url: url.parse().unwrap(),
         token: Secret::new("tls-token"),

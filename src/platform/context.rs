@@ -9,10 +9,10 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use reqwest::{Client, Method, Url};
+use hyper::{Method, Uri};
 use serde::Deserialize;
 
-use super::client::{call_with_retry, Call, CallResult};
+use super::client::{call_with_retry, Call, CallResult, HttpClient};
 use super::env::Location;
 use super::retry::{JitterSource, RetryPolicy};
 use super::secret::Secret;
@@ -61,10 +61,10 @@ impl Context {
 /// Fetches and parses the context document. `url` and `token` come from the environment
 /// (`None` when absent or malformed there).
 pub async fn fetch_context(
-    client: &Client,
+    client: &HttpClient,
     policy: &RetryPolicy,
     jitter: &mut dyn JitterSource,
-    url: Option<&Url>,
+    url: Option<&Uri>,
     token: Option<&Secret>,
 ) -> Result<Context, ContextError> {
     let (Some(url), Some(token)) = (url, token) else {

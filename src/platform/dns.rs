@@ -3,7 +3,7 @@
 //!
 //! [`Resolver`] answers from `/etc/hosts` first, then asks the `nameserver`s of
 //! `/etc/resolv.conf` over UDP (A, then AAAA when there is no A record). IP-literal URLs never
-//! get here (the connector parses them itself). No search domains, no TCP fallback: the
+//! get here (the client uses them as they are). No search domains, no TCP fallback: the
 //! platform's URLs are fully qualified names whose answers fit a UDP datagram. Both files are
 //! read at each lookup, which is rare (a handful of platform calls per deployment).
 
@@ -11,7 +11,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use tokio::net::UdpSocket;
 
 use super::retry::{JitterSource, SplitMix64};
@@ -101,17 +100,6 @@ impl Resolver {
             name: name.to_owned(),
             nameservers,
             last,
-        })
-    }
-}
-
-impl Resolve for Resolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let resolver = self.clone();
-        Box::pin(async move {
-            let addresses = resolver.lookup(name.as_str()).await?;
-            let addrs: Addrs = Box::new(addresses.into_iter().map(|ip| SocketAddr::new(ip, 0)));
-            Ok(addrs)
         })
     }
 }

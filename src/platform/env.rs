@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
-use reqwest::Url;
+use hyper::Uri;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -79,9 +79,9 @@ pub struct PlatformEnv {
     pub vcpu_units: Option<u32>,
     pub memory_mb: Option<u64>,
     pub host_base_clock_frequency: Option<u64>,
-    pub delete_url: Option<Url>,
+    pub delete_url: Option<Uri>,
     pub delete_token: Option<Secret>,
-    pub context_url: Option<Url>,
+    pub context_url: Option<Uri>,
     pub context_token: Option<Secret>,
     pub beacon_enabled: Option<bool>,
     pub beacon_public_ip: Option<IpAddr>,
@@ -254,27 +254,23 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn url(&mut self, name: &str) -> Option<Url> {
+    fn url(&mut self, name: &str) -> Option<Uri> {
         let expected = "an http:// or https:// URL";
         let value = self.raw(name, expected)?;
-        match Url::parse(value) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
-                Some(url)
-            }
+        let problem = match value.parse::<Uri>() {
             Ok(url) => {
-                let problem = format!("{expected} with a host (the scheme is {:?})", url.scheme());
-                self.problems.push(EnvProblem::new(name, value, problem));
-                None
+                let scheme = url.scheme_str().unwrap_or_default();
+                let has_host = url.host().is_some_and(|h| !h.is_empty());
+                let has_userinfo = url.authority().is_some_and(|a| a.as_str().contains('@'));
+                if matches!(scheme, "http" | "https") && has_host && !has_userinfo {
+                    return Some(url);
+                }
+                format!("{expected} with a host and no user:password@ (the scheme is {scheme:?})")
             }
-            Err(error) => {
-                self.problems.push(EnvProblem::new(
-                    name,
-                    value,
-                    format!("{expected} ({error})"),
-                ));
-                None
-            }
-        }
+            Err(error) => format!("{expected} ({error})"),
+        };
+        self.problems.push(EnvProblem::new(name, value, problem));
+        None
     }
 
     fn secret(&mut self, name: &str) -> Option<Secret> {

@@ -23,7 +23,7 @@ use clap::Args;
 use tracing::{info, warn};
 
 use crate::config::parse_duration;
-pub use client::{build_client, ClientError, HttpOptions};
+pub use client::{build_client, ClientError, HttpClient, HttpOptions};
 pub use context::{fetch_context, Context, ContextError};
 pub use deployment::Deployment;
 pub use env::{EnvProblem, PlatformEnv};
@@ -123,7 +123,7 @@ pub struct Platform {
     pub problems: Vec<EnvProblem>,
     /// The environment's view; merge a fetched [`Context`] into it for the full one.
     pub deployment: Deployment,
-    pub client: reqwest::Client,
+    pub client: client::HttpClient,
     pub policy: RetryPolicy,
     pub self_stop: SelfStop,
 }

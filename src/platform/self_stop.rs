@@ -11,11 +11,11 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use reqwest::{Client, Method, StatusCode, Url};
+use hyper::{Method, StatusCode, Uri};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use super::client::{call_with_retry, Call, CallResult};
+use super::client::{call_with_retry, Call, CallResult, HttpClient};
 use super::env::{EnvProblem, PlatformEnv, DELETE_TOKEN, DELETE_URL};
 use super::retry::{JitterSource, RetryPolicy, SplitMix64};
 use super::secret::Secret;
@@ -24,7 +24,7 @@ use crate::exit_code;
 /// Where the DELETE goes and the token it carries.
 #[derive(Debug, Clone)]
 pub struct SelfStopTarget {
-    pub url: Url,
+    pub url: Uri,
     pub token: Secret,
 }
 
@@ -112,7 +112,7 @@ pub struct SelfStop {
 
 struct Inner {
     target: Result<SelfStopTarget, String>,
-    client: Client,
+    client: HttpClient,
     policy: RetryPolicy,
     jitter: Mutex<Option<Box<dyn JitterSource>>>,
     flight: Mutex<Option<watch::Receiver<Option<SelfStopOutcome>>>>,
@@ -131,7 +131,7 @@ impl SelfStop {
     /// A handle for `target` (or the reason there is none), with entropy-seeded jitter.
     pub fn new(
         target: Result<SelfStopTarget, String>,
-        client: Client,
+        client: HttpClient,
         policy: RetryPolicy,
     ) -> Self {
         Self::with_jitter(target, client, policy, Box::new(SplitMix64::from_entropy()))
@@ -140,7 +140,7 @@ impl SelfStop {
     /// As [`SelfStop::new`], with the jitter source chosen by the caller (tests).
     pub fn with_jitter(
         target: Result<SelfStopTarget, String>,
-        client: Client,
+        client: HttpClient,
         policy: RetryPolicy,
         jitter: Box<dyn JitterSource>,
     ) -> Self {
