@@ -1,6 +1,7 @@
-//! `edgegap-agent self-stop`, black box: the real binary against a fake platform, with the
-//! platform's variables set on the child only. Checks each documented exit code and that the
-//! token never appears in what the agent prints.
+//! The platform side of the real binary, black box. `edgegap-agent self-stop` against a fake
+//! platform, with the platform's variables set on the child only: each documented exit code,
+//! and the token never in what the agent prints. Wrap mode: malformed metadata is a warning
+//! and the game still runs; local mode is said once.
 
 #[path = "support/fake_platform.rs"]
 mod fake_platform;
@@ -168,4 +169,48 @@ async fn bad_options_exit_64_naming_the_flag() {
         stderr(&output)
     );
     assert_eq!(fake.requests().len(), 0);
+}
+
+/// Wrap mode: malformed metadata is a warning naming the variable, and the game still runs.
+#[test]
+fn malformed_metadata_does_not_stop_the_game() {
+    let output = Command::new(env!("CARGO_BIN_EXE_edgegap-agent"))
+        .env_clear()
+        .env("ARBITRIUM_REQUEST_ID", "c0653765de3b")
+        .env("ARBITRIUM_DEPLOYMENT_VCPU_UNITS", "lots")
+        .env("ARBITRIUM_PORTS_MAPPING", "{broken")
+        .env("ARBITRIUM_DELETE_TOKEN", TOKEN)
+        .args(["--", env!("CARGO_BIN_EXE_fake-game"), "--exit", "3"])
+        .output()
+        .unwrap();
+    let text = stderr(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "the game ran and its code passed through:\n{text}"
+    );
+    assert!(
+        text.contains("ARBITRIUM_DEPLOYMENT_VCPU_UNITS=\"lots\": expected a whole number"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ARBITRIUM_PORTS_MAPPING=\"{broken\": expected a JSON object"),
+        "{text}"
+    );
+    assert!(text.contains("WARN"), "{text}");
+    assert!(!text.contains("local mode"), "{text}");
+    assert!(!text.contains(TOKEN), "{text}");
+}
+
+/// Wrap mode outside Edgegap: local mode is said exactly once.
+#[test]
+fn local_mode_is_said_once() {
+    let output = Command::new(env!("CARGO_BIN_EXE_edgegap-agent"))
+        .env_clear()
+        .args(["--", env!("CARGO_BIN_EXE_fake-game"), "--exit", "0"])
+        .output()
+        .unwrap();
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert_eq!(text.matches("local mode").count(), 1, "{text}");
 }
