@@ -7,8 +7,8 @@
 
 /// The child exited with status 0, or the agent printed `--help`/`--version`.
 pub const SUCCESS: i32 = 0;
-/// Bad usage or configuration: an unknown flag, a malformed value, an unusable setting.
-/// The game was not started.
+/// Bad usage or configuration: an unknown flag, a malformed value, an unusable setting, an
+/// API address that cannot be bound. The game was not started.
 pub const USAGE: i32 = 64;
 /// `edgegap-agent self-stop`: the platform could not be reached in time (attempts or
 /// deadline exhausted); the deployment may still be running (`EX_UNAVAILABLE`).
@@ -18,6 +18,9 @@ pub const INTERNAL: i32 = 70;
 /// `edgegap-agent self-stop`: the platform refused the request (401/403: wrong token), not
 /// retried (`EX_NOPERM`).
 pub const SELF_STOP_REJECTED: i32 = 77;
+/// The code the `--on-exit` policy sees for a game killed because its heartbeats stopped
+/// (`--heartbeat-timeout`), as `timeout(1)` reports a command that timed out.
+pub const HUNG: i32 = 124;
 /// The command exists but cannot be executed (permission denied, not an executable).
 pub const NOT_EXECUTABLE: i32 = 126;
 /// The command was not found.
@@ -35,7 +38,7 @@ pub const TABLE: &[(&str, &str)] = &[
     ),
     (
         "64",
-        "bad usage or configuration; the game was not started (`self-stop`: no usable ARBITRIUM_DELETE_URL/TOKEN)",
+        "bad usage or configuration (including an `--api-addr` that cannot be bound); the game was not started (`self-stop`: no usable ARBITRIUM_DELETE_URL/TOKEN)",
     ),
     (
         "69",

@@ -7,7 +7,9 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod api;
 pub mod config;
+pub mod emulator;
 pub mod exit_code;
 pub mod logging;
 #[allow(unsafe_code)]

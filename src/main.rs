@@ -1,11 +1,14 @@
 //! `edgegap-agent`: reads like a runbook; the work is in the library.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use edgegap_agent::api::{self, AgentStatus, ApiState, Metrics};
 use edgegap_agent::config::{Cli, ParseOutcome, Subcommand};
 use edgegap_agent::platform::{self, Platform};
-use edgegap_agent::supervisor::{self, Launch};
-use edgegap_agent::{exit_code, logging, os, DEFAULT_API_ADDR};
+use edgegap_agent::supervisor::{self, ApiLink, Launch};
+use edgegap_agent::{exit_code, logging, os};
+use tokio::sync::{mpsc, watch};
 
 fn main() -> ExitCode {
     // 1. Signals first: blocked before any thread exists, so every thread inherits the mask
@@ -39,7 +42,8 @@ fn main() -> ExitCode {
 
     // 5. One thread for async work (plus the signal thread): the agent must cost next to nothing.
     let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
+        .enable_io()
+        .enable_time()
         .build()
     {
         Ok(runtime) => runtime,
@@ -59,8 +63,7 @@ fn main() -> ExitCode {
     }
 
     // 6. The platform side: HTTP client, self-stop handle, the deployment as the env gives it.
-    //    Kept for the lifecycle wiring (self-stop on match end) and the API (GET /v1/deployment).
-    let _platform = match Platform::start(platform_env, env_problems, &cli.platform) {
+    let platform = match Platform::start(platform_env, env_problems, &cli.platform) {
         Ok(platform) => platform,
         Err(error) => {
             tracing::error!("{error}");
@@ -68,18 +71,56 @@ fn main() -> ExitCode {
         }
     };
 
-    // 7. Start the game and supervise it to its end.
-    let launch = Launch {
-        command: &cli.command,
-        extra_env: vec![("EDGEGAP_AGENT_URL", format!("http://{DEFAULT_API_ADDR}"))],
-    };
-    match runtime.block_on(supervisor::run(launch, cli.supervisor.clone())) {
-        Ok(exit) => code(exit),
-        Err(error) => {
-            tracing::error!(%error, "the game server could not be started");
-            code(error.exit_code())
+    code(runtime.block_on(async {
+        // 7. The local API, bound before the game exists: the game never starts without it.
+        let bound = match api::bind(cli.api.api_addr).await {
+            Ok(bound) => bound,
+            Err(error) => {
+                tracing::error!(%error, "the local API could not be started");
+                return error.exit_code();
+            }
+        };
+        let url = bound.url();
+        tracing::info!(addr = %bound.local_addr(), url = %url, "local API listening");
+        let (status_tx, status_rx) = watch::channel(AgentStatus::starting());
+        let (command_tx, command_rx) = mpsc::unbounded_channel();
+        let state = ApiState::new(
+            command_tx,
+            status_rx,
+            // The deployment as the environment gives it (no secret in it). Merging the
+            // fetched context (`Platform::fetch_deployment`) needs the API to accept an update.
+            platform.deployment_json(),
+            cli.api.api_token.clone(),
+            cli.api.ready_on_ports.then(Vec::new),
+            Arc::new(Metrics::default()),
+        );
+        // Serves until the process exits, through the game's grace period.
+        tokio::spawn(bound.serve(Arc::new(state), std::future::pending()));
+
+        // 8. Start the game and run the match lifecycle to its end.
+        let mut extra_env = vec![("EDGEGAP_AGENT_URL", url)];
+        if let Some(token) = &cli.api.api_token {
+            extra_env.push(("EDGEGAP_AGENT_API_TOKEN", token.expose().to_owned()));
         }
-    }
+        let launch = Launch {
+            command: cli.command.clone(),
+            extra_env,
+            end_on_log: cli.lifecycle.end_on_log.clone(),
+            pre_stop: cli.lifecycle.pre_stop.clone().map(|hook| hook.0),
+        };
+        let self_stop = platform.self_stop_call();
+        let link = ApiLink {
+            commands: command_rx,
+            status: status_tx,
+        };
+        match supervisor::run(launch, cli.machine_options(), self_stop, link).await {
+            Ok(exit) => exit,
+            Err(error) => {
+                tracing::error!(%error, "the game server could not be started");
+                error.exit_code()
+            }
+        }
+    }))
 }
 
 fn code(value: i32) -> ExitCode {

@@ -124,8 +124,9 @@ async fn not_configured_exits_64_naming_the_variables() {
     assert_eq!(output.status.code(), Some(64));
     let text = stderr(&output);
     assert!(
-        text.contains("ARBITRIUM_DELETE_URL is not set")
-            && text.contains("ARBITRIUM_DELETE_TOKEN is not set"),
+        text.contains(
+            "not configured (local mode): ARBITRIUM_DELETE_URL and ARBITRIUM_DELETE_TOKEN are not set"
+        ),
         "{text}"
     );
 
@@ -212,5 +213,5 @@ fn local_mode_is_said_once() {
         .unwrap();
     let text = stderr(&output);
     assert_eq!(output.status.code(), Some(0), "{text}");
-    assert_eq!(text.matches("local mode").count(), 1, "{text}");
+    assert_eq!(text.matches("running in local mode").count(), 1, "{text}");
 }

@@ -10,6 +10,17 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use support::{agent_command, children_of, wait_until, Running, AGENT, DEADLINE, FAKE_GAME};
 
+/// A process's pid in its own (innermost) PID namespace, from the `NSpid` line of its status.
+fn namespace_pid(pid: Pid) -> Option<Pid> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("NSpid:"))?;
+    line.split_whitespace()
+        .last()?
+        .parse()
+        .ok()
+        .map(Pid::from_raw)
+}
+
 fn reaped_orphans(agent: &Running) -> usize {
     agent.stderr().matches("reaped an orphaned process").count()
 }
@@ -78,7 +89,16 @@ fn as_a_subreaper_the_agent_reaps_orphaned_grandchildren() {
 /// The agent as PID 1 of a fresh PID namespace: 1000 orphans, 0 zombies.
 #[test]
 fn as_pid_1_the_agent_reaps_a_thousand_orphans() {
-    let orphans = 1000;
+    reap_as_pid_1(1000);
+}
+
+/// An orphan storm: 10,000 orphans, 0 zombies.
+#[test]
+fn as_pid_1_the_agent_survives_an_orphan_storm() {
+    reap_as_pid_1(10_000);
+}
+
+fn reap_as_pid_1(orphans: usize) {
     let mut unshare = Command::new("unshare");
     if !nix::unistd::geteuid().is_root() {
         unshare.args(["--user", "--map-root-user"]);
@@ -100,9 +120,11 @@ fn as_pid_1_the_agent_reaps_a_thousand_orphans() {
             unshare.env_remove(key);
         }
     }
+    unshare.env("EDGEGAP_AGENT_API_ADDR", "127.0.0.1:0");
     let mut agent = Running::start(unshare);
     agent.wait_line("ORPHANED");
-    agent.wait_ready();
+    // The pid the game reports is the one it has inside the namespace.
+    let game_in_namespace = agent.wait_ready();
     assert!(
         wait_until(DEADLINE, || agent.stderr().contains("running as PID 1")),
         "{}",
@@ -113,10 +135,11 @@ fn as_pid_1_the_agent_reaps_a_thousand_orphans() {
         .first()
         .map(|(pid, _)| *pid)
         .expect("unshare's child, the agent");
+    // Pids wrap around with this many processes: find the game by its pid in the namespace.
     let host_game = children_of(host_agent)
         .into_iter()
         .map(|(pid, _)| pid)
-        .min_by_key(|pid| pid.as_raw())
+        .find(|pid| namespace_pid(*pid) == Some(game_in_namespace))
         .expect("the game");
     assert_all_reaped(&agent, host_agent, host_game, orphans);
     nix::sys::signal::kill(host_agent, Signal::SIGTERM).unwrap();

@@ -220,3 +220,26 @@ fn the_agents_log_lines_are_marked_and_json_lines_are_json() {
         "{stderr}"
     );
 }
+
+/// If the agent itself is killed, the game does not run on unsupervised.
+#[test]
+fn a_killed_agent_takes_the_game_with_it() {
+    let mut command = agent_command();
+    command.args(["--", FAKE_GAME, "--ignore-term"]);
+    let mut agent = Running::start(command);
+    let game = agent.wait_ready();
+    agent.signal(Signal::SIGKILL);
+    let gone = || {
+        std::fs::read_to_string(format!("/proc/{game}/stat"))
+            .map(|stat| {
+                stat.rsplit(')')
+                    .next()
+                    .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(true)
+    };
+    assert!(
+        wait_until(DEADLINE, gone),
+        "the game {game} outlived its agent"
+    );
+}

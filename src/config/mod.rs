@@ -3,9 +3,11 @@
 //! every error names the flag (and the variable, when the value came from one) and the value,
 //! and ends the agent with exit code 64 before the game is started.
 
+mod lifecycle;
 mod maps;
 
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
@@ -13,8 +15,11 @@ use clap::{Args, CommandFactory, Parser, ValueEnum};
 use nix::sys::signal::Signal;
 use tracing::level_filters::LevelFilter;
 
+use crate::api::ApiToken;
 use crate::platform::PlatformOptions;
+use crate::supervisor::machine::MachineOptions;
 
+pub use lifecycle::LifecycleOptions;
 pub use maps::{parse_duration, parse_signal, ExitCodeMap, SignalMap};
 
 /// `edgegap-agent [OPTIONS] -- <command> [args...]`, or `edgegap-agent self-stop [OPTIONS]`.
@@ -35,7 +40,13 @@ pub struct Cli {
     pub supervisor: SupervisorOptions,
 
     #[command(flatten)]
+    pub lifecycle: LifecycleOptions,
+
+    #[command(flatten)]
     pub logging: LoggingOptions,
+
+    #[command(flatten)]
+    pub api: ApiOptions,
 
     #[command(flatten)]
     pub platform: PlatformOptions,
@@ -83,8 +94,9 @@ pub struct SupervisorOptions {
     pub grace_period: Duration,
 
     /// How long before the end of the grace period the agent SIGKILLs the game, so that it
-    /// exits (with its own code) before the platform's SIGKILL reaches it.
-    #[arg(long, env = "EDGEGAP_AGENT_KILL_MARGIN", default_value = "1s", value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
+    /// exits (with its own code) before the platform's SIGKILL reaches it. Also accepted as
+    /// --stop-timeout-margin.
+    #[arg(long, alias = "stop-timeout-margin", env = "EDGEGAP_AGENT_KILL_MARGIN", default_value = "1s", value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
     pub kill_margin: Duration,
 
     /// Rewrites the final exit code, e.g. `143=0,137=0` (for `restart_policy: on_failure`).
@@ -97,6 +109,44 @@ impl SupervisorOptions {
     pub fn kill_after(&self) -> Duration {
         self.grace_period.saturating_sub(self.kill_margin)
     }
+}
+
+/// The local HTTP API the game talks to.
+#[derive(Clone, Args)]
+pub struct ApiOptions {
+    /// Address the local API listens on. Its URL is given to the game as EDGEGAP_AGENT_URL.
+    /// Keep it on loopback unless something outside the container must reach it.
+    #[arg(long, env = "EDGEGAP_AGENT_API_ADDR", default_value = crate::DEFAULT_API_ADDR, value_name = "IP:PORT")]
+    pub api_addr: SocketAddr,
+
+    /// Bearer token the API's POST routes require (`Authorization: Bearer <token>`). The game
+    /// receives it as EDGEGAP_AGENT_API_TOKEN. GET routes stay open.
+    #[arg(long, env = "EDGEGAP_AGENT_API_TOKEN", value_parser = parse_token, value_name = "TOKEN", hide_env_values = true)]
+    pub api_token: Option<ApiToken>,
+
+    /// `GET /readyz` also reports ready once every TCP port of the port mapping that has a
+    /// check accepts connections on 127.0.0.1.
+    #[arg(long, env = "EDGEGAP_AGENT_READY_ON_PORTS")]
+    pub ready_on_ports: bool,
+}
+
+impl std::fmt::Debug for ApiOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiOptions")
+            .field("api_addr", &self.api_addr)
+            .field("api_token", &self.api_token.as_ref().map(|_| "<redacted>"))
+            .field("ready_on_ports", &self.ready_on_ports)
+            .finish()
+    }
+}
+
+fn parse_token(text: &str) -> Result<ApiToken, String> {
+    // Only an empty value is refused: clap quotes a refused value, and a token must never be
+    // printed.
+    if text.is_empty() {
+        return Err("the API token must not be empty".into());
+    }
+    Ok(ApiToken::new(text.to_owned()))
 }
 
 /// Where and how the agent's own log lines are written (always stderr).
@@ -166,6 +216,25 @@ impl Cli {
         }
     }
 
+    /// The options the lifecycle machine runs with.
+    pub fn machine_options(&self) -> MachineOptions {
+        let (s, l) = (&self.supervisor, &self.lifecycle);
+        MachineOptions {
+            stop_signal: s.stop_signal,
+            forward_signal_map: s.forward_signal_map.clone(),
+            kill_after: s.kill_after(),
+            exit_code_map: s.exit_code_map.clone(),
+            on_exit: l.on_exit.clone(),
+            restart: l.restart_budget(),
+            idle_timeout: l.idle_timeout,
+            empty_timeout: l.empty_timeout,
+            max_match_duration: l.max_match_duration,
+            heartbeat_timeout: l.heartbeat_timeout,
+            self_stop_wait: l.self_stop_wait,
+            pre_stop_hook: l.pre_stop.is_some(),
+        }
+    }
+
     fn validate(&self) -> Result<(), String> {
         let platform = match &self.subcommand {
             Some(Subcommand::SelfStop(command)) => &command.platform,
@@ -187,7 +256,7 @@ impl Cli {
                 humantime::format_duration(s.kill_margin)
             ));
         }
-        Ok(())
+        self.lifecycle.validate()
     }
 }
 

@@ -10,7 +10,7 @@ pub use nix::sys::signal::Signal;
 pub use nix::unistd::Pid;
 pub use reap::{reap_exited, ChildOutcome, Reaped};
 pub use signals::{block_handled_signals, send_to_group, spawn_signal_waiter, HANDLED_SIGNALS};
-pub use spawn::{spawn_in_own_group, SpawnError};
+pub use spawn::{spawn_in_own_group, Output, SpawnError, Spawned};
 
 /// True when this process is PID 1 of its PID namespace (a container's entrypoint).
 pub fn is_pid1() -> bool {

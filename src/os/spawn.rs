@@ -2,7 +2,7 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
@@ -26,9 +26,27 @@ pub enum SpawnError {
     },
 }
 
+/// Where a started process's stdout and stderr go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// The agent's own, untouched (the default: no copy, no latency).
+    Inherit,
+    /// Pipes the caller reads from (to scan the game's log lines, to log a hook's output).
+    Piped,
+}
+
+/// A started process: its pid (and group id) and, with [`Output::Piped`], its output pipes.
+#[derive(Debug)]
+pub struct Spawned {
+    pub pid: Pid,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
+
 /// Starts `argv` as the leader of a new process group, with an empty signal mask and every
 /// signal at its default disposition (an ignored signal would otherwise survive `exec`),
-/// stdin/stdout/stderr inherited untouched, and the agent's environment plus `extra_env`.
+/// stdin inherited, stdout/stderr inherited untouched or piped, and the agent's environment
+/// plus `extra_env`.
 /// When stdin is a terminal the new group is made its foreground group, so an interactive
 /// game still reads it (and gets Ctrl-C) as it would without the agent.
 ///
@@ -41,7 +59,8 @@ pub enum SpawnError {
 pub fn spawn_in_own_group(
     argv: &[OsString],
     extra_env: &[(&str, String)],
-) -> Result<Pid, SpawnError> {
+    output: Output,
+) -> Result<Spawned, SpawnError> {
     let Some((program, args)) = argv.split_first() else {
         return Err(SpawnError::NotFound {
             program: OsString::new(),
@@ -51,24 +70,33 @@ pub fn spawn_in_own_group(
     command
         .args(args)
         .envs(extra_env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::inherit())
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit());
+        .stdin(Stdio::inherit());
+    match output {
+        Output::Inherit => command.stdout(Stdio::inherit()).stderr(Stdio::inherit()),
+        Output::Piped => command.stdout(Stdio::piped()).stderr(Stdio::piped()),
+    };
     // SAFETY: the closure runs in the forked child before exec and only makes
     // async-signal-safe calls (setpgid, isatty/tcgetattr, tcsetpgrp, sigaction,
-    // pthread_sigmask); it allocates nothing and takes no locks.
+    // pthread_sigmask, prctl, getppid); it allocates nothing and takes no locks.
+    let agent = nix::unistd::getpid();
     unsafe {
-        command.pre_exec(prepare_child);
+        command.pre_exec(move || prepare_child(agent));
     }
     match command.spawn() {
-        Ok(child) => {
+        Ok(mut child) => {
             // i32::try_from cannot fail for a real pid (pid_max ≤ 2^22).
             let pid = i32::try_from(child.id()).map_err(|_| SpawnError::Other {
                 program: program.clone(),
                 source: io::Error::other("pid out of range"),
             })?;
+            let stdout = child.stdout.take().map(OwnedFd::from);
+            let stderr = child.stderr.take().map(OwnedFd::from);
             drop(child);
-            Ok(Pid::from_raw(pid))
+            Ok(Spawned {
+                pid: Pid::from_raw(pid),
+                stdout,
+                stderr,
+            })
         }
         Err(source) => Err(match source.kind() {
             io::ErrorKind::NotFound => SpawnError::NotFound {
@@ -95,8 +123,16 @@ pub fn spawn_in_own_group(
 }
 
 /// Runs in the child between fork and exec. Async-signal-safe calls only.
-fn prepare_child() -> io::Result<()> {
+fn prepare_child(agent: Pid) -> io::Result<()> {
     nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+    // If the agent itself is killed, the game dies with it rather than run on unsupervised
+    // (nobody left to stop it with grace, end the match, or reap it). The signal follows the
+    // spawning thread, which is the agent's main thread for its whole life. Checked after
+    // setting, in case the agent died in between.
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+    if nix::unistd::getppid() != agent {
+        return Err(io::Error::other("the agent exited while starting the game"));
+    }
     // SAFETY: fd 0 is borrowed for the duration of these two calls only; if it is closed the
     // calls fail with EBADF, which is handled.
     let stdin = unsafe { BorrowedFd::borrow_raw(0) };

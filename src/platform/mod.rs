@@ -150,6 +150,21 @@ impl Platform {
 }
 
 impl Platform {
+    /// The deployment as the API serves it (`GET /v1/deployment`); it holds no secret.
+    pub fn deployment_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.deployment).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The supervisor's self-stop: the single-flight client, its outcome as the lifecycle
+    /// machine's result (accepted or already gone: the platform's SIGTERM will come).
+    pub fn self_stop_call(&self) -> crate::supervisor::SelfStopCall {
+        let handle = self.self_stop.clone();
+        Box::new(move || {
+            let handle = handle.clone();
+            Box::pin(async move { handle.stop().await.into() })
+        })
+    }
+
     /// "The deployment" for the API: the environment's view, merged with the context when
     /// `ARBITRIUM_CONTEXT_URL` and its token are set and the fetch succeeds (same retry
     /// policy as the self-stop). A failed fetch is a warning: the environment alone is served.

@@ -13,13 +13,14 @@ use std::sync::{Arc, Mutex};
 
 use hyper::{Method, StatusCode, Uri};
 use tokio::sync::watch;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use super::client::{call_with_retry, Call, CallResult, HttpClient};
 use super::env::{EnvProblem, PlatformEnv, DELETE_TOKEN, DELETE_URL};
 use super::retry::{JitterSource, RetryPolicy, SplitMix64};
 use super::secret::Secret;
 use crate::exit_code;
+use crate::supervisor::machine::SelfStopResult;
 
 /// Where the DELETE goes and the token it carries.
 #[derive(Debug, Clone)]
@@ -31,6 +32,11 @@ pub struct SelfStopTarget {
 impl SelfStopTarget {
     /// The target from the environment, or why there is none (naming the variables).
     pub fn from_env(env: &PlatformEnv, problems: &[EnvProblem]) -> Result<Self, String> {
+        if !env.on_edgegap {
+            return Err(format!(
+                "self-stop is not configured (local mode): {DELETE_URL} and {DELETE_TOKEN} are not set"
+            ));
+        }
         match (&env.delete_url, &env.delete_token) {
             (Some(url), Some(token)) => Ok(SelfStopTarget {
                 url: url.clone(),
@@ -100,6 +106,16 @@ impl fmt::Display for SelfStopOutcome {
             Self::Rejected { status } => write!(f, "self-stop refused with status {status}; not retried"),
             Self::GaveUp { attempts, last_error } => write!(f, "self-stop failed after {attempts} attempt(s): {last_error}"),
             Self::NotConfigured { reason } => f.write_str(reason),
+        }
+    }
+}
+
+impl From<SelfStopOutcome> for SelfStopResult {
+    fn from(outcome: SelfStopOutcome) -> Self {
+        if outcome.is_success() {
+            SelfStopResult::Accepted
+        } else {
+            SelfStopResult::Failed(outcome.to_string())
         }
     }
 }
@@ -199,7 +215,7 @@ impl Inner {
         let target = match &self.target {
             Ok(target) => target,
             Err(reason) => {
-                error!("{reason}");
+                warn!("{reason}");
                 return SelfStopOutcome::NotConfigured {
                     reason: reason.clone(),
                 };

@@ -1,116 +1,307 @@
-//! The supervisor's decisions, as a pure state machine: `handle(event) -> actions`.
+//! The lifecycle of a match, as one pure state machine: `handle(now, event) -> actions`.
 //!
-//! No processes, signals or clocks in here: the driver in `supervisor/mod.rs` turns the OS
-//! into [`Event`]s and carries out the [`Action`]s, so every transition is unit-tested.
+//! Every input — the game's exit, an OS signal, an API request, a log line, a timer, the
+//! self-stop result — is an [`Event`]; every effect — signal or kill the game's group, start
+//! or cancel a timer, call self-stop, restart the game, run the pre-stop hook, exit — is an
+//! [`Action`] that the async driver (`supervisor/mod.rs`) carries out. Nothing in here touches
+//! a process, a socket or a clock (`now` is passed in), so every transition is unit-tested
+//! (`machine_tests.rs`).
 //!
-//! | state    | event                 | actions                                              | next     |
-//! |----------|-----------------------|------------------------------------------------------|----------|
-//! | Running  | SIGTERM / SIGINT      | signal group (mapped, else `--stop-signal`), start kill timer | Stopping |
-//! | Running  | other forwarded signal| signal group (mapped, else as received)              | Running  |
-//! | Stopping | SIGTERM / SIGINT      | signal group again; the kill timer is *not* restarted | Stopping |
-//! | Stopping | other forwarded signal| signal group                                         | Stopping |
-//! | Stopping | kill timer fired      | SIGKILL the group                                    | Stopping |
-//! | any      | main child exited     | exit with its code (128+N for signal N), remapped    | Exited   |
-//! | Exited   | anything              | nothing                                              | Exited   |
+//! ```text
+//!            ready             match end (API, exit policy `stop`, log line,
+//!  Starting ──────▶ Running    idle, empty, max match duration)
+//!     │  ▲             │  ─────────────────────────────────────────▶ Ending ──┐
+//!     │  │ restart     │ exit policy `restart` (within budget)    self-stop  │ SIGTERM, or
+//!     │  └─ Restarting ◀┘                                         failed, or │ --self-stop-wait
+//!     │                                                          ◀──────────┘ passed
+//!     └── SIGTERM/SIGINT (any state) ──▶ Stopping ──▶ Exited(code)
+//!                                        stop signal, then SIGKILL at grace - margin
+//! ```
+//!
+//! | state      | event                          | actions                                         | next       |
+//! |------------|--------------------------------|-------------------------------------------------|------------|
+//! | Starting   | API ready                      | start the empty timer (if set)                  | Running    |
+//! | Start/Run  | game exited, policy `exit`     | exit with the code (remapped)                   | Exited     |
+//! | Start/Run  | game exited, policy `stop`     | end the match (below)                           | Ending     |
+//! | Start/Run  | game exited, policy `restart`  | backoff timer, or the fallback if over budget   | Restarting |
+//! | Restarting | backoff timer                  | start the game again                            | Starting   |
+//! | Start/Run  | match end (API, log, timers)   | call self-stop once, start the self-stop wait   | Ending     |
+//! | Ending     | self-stop failed for good      | stop the game; exit code will be 0              | Stopping   |
+//! | Ending     | self-stop wait passed          | stop the game                                   | Stopping   |
+//! | any alive  | SIGTERM / SIGINT               | pre-stop hook, stop signal, kill timer          | Stopping   |
+//! | Stopping   | SIGTERM / SIGINT again         | stop signal again; the kill timer is not reset  | Stopping   |
+//! | Stopping   | kill timer                     | SIGKILL the group                               | Stopping   |
+//! | Stopping   | game exited                    | exit with its code (0 if self-stop failed)      | Exited     |
+//! | Start/Run  | no heartbeat for the timeout   | SIGKILL the group; its exit counts as code 124  | (policy)   |
+//! | alive      | other forwarded signal         | forward it (rewritten if mapped)                | same       |
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::config::SupervisorOptions;
+use super::policy::{OnExitPolicy, RestartBudget};
+use crate::config::{ExitCodeMap, SignalMap};
+use crate::exit_code;
 use crate::os::ChildOutcome;
 
-/// Something that happened, as the supervisor sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
-    /// The agent received a signal (never SIGCHLD: child exits arrive as `ChildExited`).
-    Signal(Signal),
-    /// The main child (the game server) terminated.
-    ChildExited(ChildOutcome),
-    /// The grace period (minus the kill margin) has run out.
-    KillTimerFired,
+/// The timers the machine can run; at most one of each kind at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Timer {
+    /// Grace period minus kill margin, from the start of a stop.
+    Kill,
+    RestartBackoff,
+    /// `POST /v1/match/end` with a `delay`.
+    MatchEndDelay,
+    /// How long to wait for the platform's SIGTERM after self-stop.
+    SelfStopWait,
+    Idle,
+    Empty,
+    MaxMatchDuration,
+    Heartbeat,
 }
 
-/// Something the driver must do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Requests from the game through the local API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiEvent {
+    Ready,
+    Heartbeat,
+    MatchEnd {
+        reason: Option<String>,
+        delay: Option<Duration>,
+    },
+    PlayerConnected(String),
+    PlayerDisconnected(String),
+}
+
+/// How a self-stop sequence ended, as far as the lifecycle cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SelfStopResult {
+    /// The platform accepted it (or the deployment is already gone): its SIGTERM will come.
+    Accepted,
+    /// It will not happen: rejected, gave up, or not configured (local mode).
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The game (re)started.
+    ChildStarted,
+    /// A restart could not start the game; the code says why (126, 127, 70).
+    ChildSpawnFailed(i32),
+    ChildExited(ChildOutcome),
+    Signal(Signal),
+    Api(ApiEvent),
+    /// A line of the game's output matched `--end-on-log`.
+    LogLineMatched(String),
+    TimerFired(Timer),
+    SelfStopFinished(SelfStopResult),
+    PreStopHookFinished,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Send this signal to the game's process group.
     SignalGroup(Signal),
-    /// SIGKILL the game's process group.
     KillGroup,
-    /// Fire `KillTimerFired` after this long (there is at most one kill timer).
-    StartKillTimer(Duration),
-    /// Exit the agent with this code.
+    StartTimer(Timer, Duration),
+    CancelTimer(Timer),
+    CallSelfStop,
+    SpawnChild,
+    /// Run `--pre-stop`, bounded by this long; `PreStopHookFinished` follows.
+    RunPreStopHook(Duration),
+    /// A decision worth one log line (and a status field): the driver logs it at info.
+    Note(String),
     Exit(i32),
 }
 
-/// Where the supervisor is in the game's life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why the match is ending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndReason {
+    /// `POST /v1/match/end`, with the game's reason if it gave one.
+    Api(Option<String>),
+    /// The game exited with a code the `--on-exit` policy maps to `stop`.
+    GameExited(i32),
+    LogLine(String),
+    Idle,
+    Empty,
+    MaxMatchDuration,
+}
+
+impl EndReason {
+    /// A stable name for what ended the match (for the API and metrics).
+    pub fn trigger(&self) -> &'static str {
+        match self {
+            EndReason::Api(_) => "api",
+            EndReason::GameExited(_) => "exit_code",
+            EndReason::LogLine(_) => "log_line",
+            EndReason::Idle => "idle_timeout",
+            EndReason::Empty => "empty_timeout",
+            EndReason::MaxMatchDuration => "max_match_duration",
+        }
+    }
+
+    /// The reason in words: the game's own for an API end, else a description.
+    pub fn detail(&self) -> String {
+        match self {
+            EndReason::Api(Some(reason)) => reason.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EndReason::Api(Some(reason)) => write!(f, "the game ended the match: {reason}"),
+            EndReason::Api(None) => write!(f, "the game ended the match"),
+            EndReason::GameExited(code) => write!(f, "the game exited with code {code}"),
+            EndReason::LogLine(line) => write!(f, "log line matched: {line}"),
+            EndReason::Idle => write!(f, "no players left for the idle timeout"),
+            EndReason::Empty => write!(f, "no player joined within the empty timeout"),
+            EndReason::MaxMatchDuration => write!(f, "maximum match duration reached"),
+        }
+    }
+}
+
+/// Why the game is being stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopCause {
+    Signal(Signal),
+    /// The match ended and the platform's SIGTERM did not come within `--self-stop-wait`.
+    SelfStopWaitPassed(EndReason),
+    /// The match ended and self-stop failed for good.
+    SelfStopFailed(EndReason),
+}
+
+impl std::fmt::Display for StopCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopCause::Signal(signal) => write!(f, "{} received", signal.as_str()),
+            StopCause::SelfStopWaitPassed(reason) => {
+                write!(
+                    f,
+                    "{reason}; no SIGTERM from the platform within --self-stop-wait"
+                )
+            }
+            StopCause::SelfStopFailed(reason) => write!(f, "{reason}; self-stop failed"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
+    /// The game runs and has not said it is ready.
+    Starting,
+    /// The game runs and is ready.
     Running,
-    /// A stop was requested; `killed` once the grace period ran out and SIGKILL was sent.
+    /// The game exited; it is restarted when the backoff timer fires.
+    Restarting,
+    /// The match is over: self-stop was called, the platform's SIGTERM is awaited.
+    Ending(EndReason),
+    /// The game was sent the stop signal and is SIGKILLed when the kill timer fires.
     Stopping {
+        cause: StopCause,
         killed: bool,
     },
     Exited(i32),
 }
 
-pub struct Machine {
-    options: SupervisorOptions,
-    state: State,
+/// Everything the machine needs from the options, free of clap.
+#[derive(Debug, Clone)]
+pub struct MachineOptions {
+    pub stop_signal: Signal,
+    pub forward_signal_map: SignalMap,
+    /// Grace period minus kill margin.
+    pub kill_after: Duration,
+    pub exit_code_map: ExitCodeMap,
+    pub on_exit: OnExitPolicy,
+    pub restart: RestartBudget,
+    pub idle_timeout: Option<Duration>,
+    pub empty_timeout: Option<Duration>,
+    pub max_match_duration: Option<Duration>,
+    pub heartbeat_timeout: Option<Duration>,
+    pub self_stop_wait: Duration,
+    pub pre_stop_hook: bool,
 }
 
+pub struct Machine {
+    options: MachineOptions,
+    state: State,
+    now: Duration,
+    child_alive: bool,
+    /// The code the game last exited with.
+    exited_code: Option<i32>,
+    started_once: bool,
+    /// The game said it is ready (since its last start).
+    ready: bool,
+    restart_times: Vec<Duration>,
+    players: BTreeSet<String>,
+    any_player_joined: bool,
+    self_stop_called: bool,
+    self_stop: Option<SelfStopResult>,
+    exit_override: Option<i32>,
+    hung: bool,
+    /// The stop signal held back while the pre-stop hook runs.
+    signal_after_hook: Option<Signal>,
+}
+
+#[path = "machine_transitions.rs"]
+mod transitions;
+
+#[cfg(test)]
+#[path = "machine_tests.rs"]
+mod tests;
+
 impl Machine {
-    pub fn new(options: SupervisorOptions) -> Self {
+    pub fn new(options: MachineOptions) -> Self {
         Machine {
             options,
-            state: State::Running,
+            state: State::Starting,
+            now: Duration::ZERO,
+            child_alive: false,
+            exited_code: None,
+            started_once: false,
+            ready: false,
+            restart_times: Vec::new(),
+            players: BTreeSet::new(),
+            any_player_joined: false,
+            self_stop_called: false,
+            self_stop: None,
+            exit_override: None,
+            hung: false,
+            signal_after_hook: None,
         }
     }
 
-    pub fn state(&self) -> State {
-        self.state
+    pub fn state(&self) -> &State {
+        &self.state
     }
 
-    pub fn handle(&mut self, event: Event) -> Vec<Action> {
-        match (self.state, event) {
-            (State::Exited(_), _) => vec![],
-            (_, Event::ChildExited(outcome)) => {
-                let code = self.options.exit_code_map.apply(outcome.shell_code());
-                self.state = State::Exited(code);
-                vec![Action::Exit(code)]
-            }
-            (State::Running, Event::Signal(signal)) if is_stop_request(signal) => {
-                self.state = State::Stopping { killed: false };
-                vec![
-                    Action::SignalGroup(self.stop_signal_for(signal)),
-                    Action::StartKillTimer(self.options.kill_after()),
-                ]
-            }
-            (State::Stopping { .. }, Event::Signal(signal)) if is_stop_request(signal) => {
-                vec![Action::SignalGroup(self.stop_signal_for(signal))]
-            }
-            (_, Event::Signal(signal)) => vec![Action::SignalGroup(
-                self.options
-                    .forward_signal_map
-                    .rewrite(signal)
-                    .unwrap_or(signal),
-            )],
-            (State::Stopping { killed: false }, Event::KillTimerFired) => {
-                self.state = State::Stopping { killed: true };
-                vec![Action::KillGroup]
-            }
-            (_, Event::KillTimerFired) => vec![],
+    pub fn players(&self) -> &BTreeSet<String> {
+        &self.players
+    }
+
+    pub fn restarts(&self) -> usize {
+        self.restart_times.len()
+    }
+
+    pub fn self_stop(&self) -> Option<&SelfStopResult> {
+        self.self_stop.as_ref()
+    }
+
+    /// Whether the game said it is ready since it last (re)started.
+    pub fn is_ready(&self) -> bool {
+        self.ready
+    }
+
+    /// Feeds one event, `now` being the time since the agent started.
+    pub fn handle(&mut self, now: Duration, event: Event) -> Vec<Action> {
+        self.now = now;
+        let mut actions = Vec::new();
+        if !matches!(self.state, State::Exited(_)) {
+            self.dispatch(event, &mut actions);
         }
-    }
-
-    /// What a stop sends: the signal's own rewrite if `--forward-signal-map` names it,
-    /// otherwise `--stop-signal`.
-    fn stop_signal_for(&self, received: Signal) -> Signal {
-        self.options
-            .forward_signal_map
-            .rewrite(received)
-            .unwrap_or(self.options.stop_signal)
+        actions
     }
 }
 
@@ -119,158 +310,5 @@ fn is_stop_request(signal: Signal) -> bool {
     matches!(signal, Signal::SIGTERM | Signal::SIGINT)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::{ExitCodeMap, SignalMap};
-
-    fn options() -> SupervisorOptions {
-        SupervisorOptions {
-            stop_signal: Signal::SIGTERM,
-            forward_signal_map: SignalMap::default(),
-            grace_period: Duration::from_secs(30),
-            kill_margin: Duration::from_secs(1),
-            exit_code_map: ExitCodeMap::default(),
-        }
-    }
-
-    #[test]
-    fn sigterm_starts_a_stop_with_the_kill_timer_at_grace_minus_margin() {
-        let mut machine = Machine::new(options());
-        assert_eq!(
-            machine.handle(Event::Signal(Signal::SIGTERM)),
-            vec![
-                Action::SignalGroup(Signal::SIGTERM),
-                Action::StartKillTimer(Duration::from_secs(29))
-            ]
-        );
-        assert_eq!(machine.state(), State::Stopping { killed: false });
-    }
-
-    #[test]
-    fn sigint_stops_with_the_configured_stop_signal() {
-        let mut machine = Machine::new(SupervisorOptions {
-            stop_signal: Signal::SIGQUIT,
-            ..options()
-        });
-        assert_eq!(
-            machine.handle(Event::Signal(Signal::SIGINT))[0],
-            Action::SignalGroup(Signal::SIGQUIT)
-        );
-    }
-
-    #[test]
-    fn a_mapped_stop_signal_sends_its_rewrite() {
-        let mut machine = Machine::new(SupervisorOptions {
-            forward_signal_map: SignalMap::parse("TERM=INT").unwrap(),
-            ..options()
-        });
-        assert_eq!(
-            machine.handle(Event::Signal(Signal::SIGTERM))[0],
-            Action::SignalGroup(Signal::SIGINT)
-        );
-    }
-
-    #[test]
-    fn a_second_sigterm_is_forwarded_but_does_not_restart_the_timer() {
-        let mut machine = Machine::new(options());
-        machine.handle(Event::Signal(Signal::SIGTERM));
-        assert_eq!(
-            machine.handle(Event::Signal(Signal::SIGTERM)),
-            vec![Action::SignalGroup(Signal::SIGTERM)]
-        );
-        assert_eq!(
-            machine.handle(Event::Signal(Signal::SIGINT)),
-            vec![Action::SignalGroup(Signal::SIGTERM)]
-        );
-    }
-
-    #[test]
-    fn other_signals_are_forwarded_as_received_or_rewritten() {
-        let mut machine = Machine::new(SupervisorOptions {
-            forward_signal_map: SignalMap::parse("USR1=USR2").unwrap(),
-            ..options()
-        });
-        for signal in [
-            Signal::SIGHUP,
-            Signal::SIGQUIT,
-            Signal::SIGUSR2,
-            Signal::SIGWINCH,
-        ] {
-            assert_eq!(
-                machine.handle(Event::Signal(signal)),
-                vec![Action::SignalGroup(signal)]
-            );
-        }
-        assert_eq!(
-            machine.handle(Event::Signal(Signal::SIGUSR1)),
-            vec![Action::SignalGroup(Signal::SIGUSR2)]
-        );
-        assert_eq!(machine.state(), State::Running);
-    }
-
-    #[test]
-    fn the_kill_timer_kills_once_and_only_while_stopping() {
-        let mut machine = Machine::new(options());
-        assert_eq!(machine.handle(Event::KillTimerFired), vec![]);
-        machine.handle(Event::Signal(Signal::SIGTERM));
-        assert_eq!(
-            machine.handle(Event::KillTimerFired),
-            vec![Action::KillGroup]
-        );
-        assert_eq!(machine.state(), State::Stopping { killed: true });
-        assert_eq!(machine.handle(Event::KillTimerFired), vec![]);
-    }
-
-    #[test]
-    fn child_exit_codes_pass_through_with_128_plus_signal() {
-        let cases = [
-            (ChildOutcome::Exited(0), 0),
-            (ChildOutcome::Exited(3), 3),
-            (ChildOutcome::Signaled(Signal::SIGTERM), 143),
-            (ChildOutcome::Signaled(Signal::SIGKILL), 137),
-        ];
-        for (outcome, code) in cases {
-            let mut machine = Machine::new(options());
-            assert_eq!(
-                machine.handle(Event::ChildExited(outcome)),
-                vec![Action::Exit(code)]
-            );
-            assert_eq!(machine.state(), State::Exited(code));
-        }
-    }
-
-    #[test]
-    fn a_kill_after_grace_exits_137_and_the_exit_code_map_applies() {
-        let mut machine = Machine::new(SupervisorOptions {
-            exit_code_map: ExitCodeMap::parse("143=0").unwrap(),
-            ..options()
-        });
-        machine.handle(Event::Signal(Signal::SIGTERM));
-        machine.handle(Event::KillTimerFired);
-        assert_eq!(
-            machine.handle(Event::ChildExited(ChildOutcome::Signaled(Signal::SIGKILL))),
-            vec![Action::Exit(137)]
-        );
-        let mut machine = Machine::new(SupervisorOptions {
-            exit_code_map: ExitCodeMap::parse("143=0").unwrap(),
-            ..options()
-        });
-        assert_eq!(
-            machine.handle(Event::ChildExited(ChildOutcome::Signaled(Signal::SIGTERM))),
-            vec![Action::Exit(0)]
-        );
-    }
-
-    #[test]
-    fn nothing_happens_after_exit() {
-        let mut machine = Machine::new(options());
-        machine.handle(Event::ChildExited(ChildOutcome::Exited(0)));
-        assert_eq!(machine.handle(Event::Signal(Signal::SIGTERM)), vec![]);
-        assert_eq!(
-            machine.handle(Event::ChildExited(ChildOutcome::Exited(1))),
-            vec![]
-        );
-        assert_eq!(machine.handle(Event::KillTimerFired), vec![]);
-    }
-}
+/// The code an exit policy sees for a game killed because its heartbeats stopped.
+pub const HUNG_CODE: i32 = exit_code::HUNG;

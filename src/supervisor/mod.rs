@@ -1,24 +1,34 @@
-//! Wrap mode: start the game server, forward signals to it, reap every zombie, stop it with
-//! grace, and turn its end into the agent's exit code.
+//! Wrap mode: start the game server, forward signals to it, reap every zombie, run the match
+//! lifecycle, stop the game with grace, and turn its end into the agent's exit code.
 //!
 //! This module is the async driver around the pure [`machine::Machine`]: it turns signals
-//! (from the `sigwait` thread), reaped children (from the one `waitpid` owner) and the kill
-//! timer into events, and carries out the actions the machine returns.
+//! (from the `sigwait` thread), reaped children (from the one `waitpid` owner), timers, log
+//! lines, API requests and self-stop results into events, and carries out the actions the
+//! machine returns. It decides nothing itself.
 
 pub mod machine;
+mod output;
+pub mod policy;
+mod timers;
 
+use std::collections::VecDeque;
 use std::ffi::OsString;
+use std::future::Future;
+use std::pin::Pin;
 
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
-use crate::config::SupervisorOptions;
+use crate::api::{AgentStatus, ApiCommand, Lifecycle};
 use crate::exit_code;
-use crate::os::{self, SpawnError};
-use machine::{Action, Event, Machine};
+use crate::os::{self, Output, SpawnError};
+use machine::{Action, ApiEvent, Event, Machine, MachineOptions, SelfStopResult, State, Timer};
+use output::Sink;
+pub use timers::Timers;
 
 /// Why wrap mode could not run the game at all.
 #[derive(Debug, thiserror::Error)]
@@ -32,25 +42,69 @@ pub enum SuperviseError {
 impl SuperviseError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            SuperviseError::Spawn(SpawnError::NotFound { .. }) => exit_code::NOT_FOUND,
-            SuperviseError::Spawn(SpawnError::NotExecutable { .. }) => exit_code::NOT_EXECUTABLE,
-            SuperviseError::Spawn(SpawnError::Other { .. }) | SuperviseError::SignalThread(_) => {
-                exit_code::INTERNAL
-            }
+            SuperviseError::Spawn(error) => spawn_error_code(error),
+            SuperviseError::SignalThread(_) => exit_code::INTERNAL,
         }
     }
 }
 
+fn spawn_error_code(error: &SpawnError) -> i32 {
+    match error {
+        SpawnError::NotFound { .. } => exit_code::NOT_FOUND,
+        SpawnError::NotExecutable { .. } => exit_code::NOT_EXECUTABLE,
+        SpawnError::Other { .. } => exit_code::INTERNAL,
+    }
+}
+
 /// What the game server is started with.
-pub struct Launch<'a> {
-    pub command: &'a [OsString],
+pub struct Launch {
+    pub command: Vec<OsString>,
     /// Variables added to the inherited environment (`EDGEGAP_AGENT_URL`, ...).
     pub extra_env: Vec<(&'static str, String)>,
+    /// `--end-on-log`: the game's output is piped through the agent and scanned.
+    pub end_on_log: Option<regex_lite::Regex>,
+    /// `--pre-stop`.
+    pub pre_stop: Option<Vec<OsString>>,
+}
+
+/// One self-stop sequence (single-flight and retried by the platform client).
+pub type SelfStopCall = Box<dyn FnMut() -> Pin<Box<dyn Future<Output = SelfStopResult> + Send>>>;
+
+/// The supervisor's side of the local API: the requests it receives and the status it
+/// publishes.
+pub struct ApiLink {
+    pub commands: UnboundedReceiver<ApiCommand>,
+    pub status: watch::Sender<AgentStatus>,
+}
+
+/// The driver's state: the machine, its timers, and the processes it started.
+struct Driver {
+    machine: Machine,
+    timers: Timers,
+    launch: Launch,
+    game: Option<Pid>,
+    hook: Option<Pid>,
+    started: Instant,
+    events: UnboundedSender<Event>,
+    self_stop: SelfStopCall,
+    status: watch::Sender<AgentStatus>,
+    /// When the current stop's kill timer fires (kept after it fired, for the status).
+    kill_deadline: Option<Instant>,
 }
 
 /// Runs the game server to its end and returns the agent's exit code. The handled signals
 /// must already be blocked in every thread ([`os::block_handled_signals`]).
-pub async fn run(launch: Launch<'_>, options: SupervisorOptions) -> Result<i32, SuperviseError> {
+pub async fn run(
+    launch: Launch,
+    options: MachineOptions,
+    self_stop: SelfStopCall,
+    api: ApiLink,
+) -> Result<i32, SuperviseError> {
+    let ApiLink {
+        mut commands,
+        status,
+    } = api;
+    let (events, mut inbox) = mpsc::unbounded_channel();
     let (signal_tx, mut signals) = mpsc::unbounded_channel();
     os::spawn_signal_waiter(signal_tx).map_err(SuperviseError::SignalThread)?;
     if os::is_pid1() {
@@ -59,82 +113,243 @@ pub async fn run(launch: Launch<'_>, options: SupervisorOptions) -> Result<i32, 
         warn!(%error, "cannot become a child subreaper: orphans of the game will be reaped by the system's init");
     }
 
-    let child = os::spawn_in_own_group(launch.command, &launch.extra_env)?;
-    info!(pid = child.as_raw(), command = ?launch.command, "game server started");
-
-    let mut machine = Machine::new(options);
-    let mut kill_at: Option<Instant> = None;
+    let mut driver = Driver {
+        machine: Machine::new(options),
+        timers: Timers::default(),
+        launch,
+        game: None,
+        hook: None,
+        started: Instant::now(),
+        events,
+        self_stop,
+        status,
+        kill_deadline: None,
+    };
+    // The first start is not retried: a game that cannot start is the agent's failure.
+    let mut queue = VecDeque::from([driver.spawn_game()?]);
     loop {
-        let event = tokio::select! {
-            received = signals.recv() => match received {
-                Some(Signal::SIGCHLD) => match reap(child) {
-                    Some(outcome) => Event::ChildExited(outcome),
-                    None => continue,
-                },
-                Some(signal) => Event::Signal(signal),
-                // The signal thread is gone (it cannot end while we hold the receiver).
-                None => continue,
-            },
-            () = sleep_until_deadline(kill_at) => {
-                kill_at = None;
-                Event::KillTimerFired
+        while let Some(event) = queue.pop_front() {
+            if let Event::Signal(signal) = &event {
+                info!(signal = signal.as_str(), "signal received");
             }
-        };
-        if let Event::Signal(signal) = event {
-            info!(signal = signal.as_str(), "signal received");
-        }
-        for action in machine.handle(event) {
-            match action {
-                Action::SignalGroup(signal) => {
-                    debug!(
-                        signal = signal.as_str(),
-                        "signalling the game's process group"
-                    );
-                    if let Err(error) = os::send_to_group(child, signal) {
-                        error!(%error, signal = signal.as_str(), "cannot signal the game");
-                    }
-                }
-                Action::StartKillTimer(after) => {
-                    info!(
-                        kill_in_ms = after.as_millis() as u64,
-                        "stopping the game; it is killed if still running then"
-                    );
-                    kill_at = Some(Instant::now() + after);
-                }
-                Action::KillGroup => {
-                    warn!("grace period over: killing the game's process group");
-                    if let Err(error) = os::send_to_group(child, Signal::SIGKILL) {
-                        error!(%error, "cannot kill the game");
-                    }
-                }
-                Action::Exit(code) => {
+            let now = driver.started.elapsed();
+            for action in driver.machine.handle(now, event) {
+                if let Some(code) = driver.perform(action, &mut queue) {
                     // Reap whatever else already ended, so nothing is left as a zombie.
-                    reap(child);
+                    driver.reap(&mut queue);
+                    driver.publish();
                     info!(code, "exiting");
                     return Ok(code);
                 }
             }
         }
+        driver.publish();
+        let event = tokio::select! {
+            Some(signal) = signals.recv() => {
+                if signal == Signal::SIGCHLD {
+                    driver.reap(&mut queue);
+                    continue;
+                }
+                Event::Signal(signal)
+            }
+            Some(event) = inbox.recv() => event,
+            Some(command) = commands.recv() => {
+                driver.note_request(&command);
+                Event::Api(command)
+            }
+            timer = driver.timers.next() => Event::TimerFired(timer),
+        };
+        queue.push_back(event);
     }
 }
 
-/// Reaps every terminated child and returns the main child's outcome if it was among them.
-fn reap(child: Pid) -> Option<os::ChildOutcome> {
-    let mut main_outcome = None;
-    for reaped in os::reap_exited() {
-        if reaped.pid == child {
-            info!(pid = child.as_raw(), outcome = %reaped.outcome, "game server ended");
-            main_outcome = Some(reaped.outcome);
+impl Driver {
+    /// Starts the game; the event says whether it started.
+    fn spawn_game(&mut self) -> Result<Event, SpawnError> {
+        let output = if self.launch.end_on_log.is_some() {
+            Output::Piped
         } else {
-            debug!(pid = reaped.pid.as_raw(), outcome = %reaped.outcome, "reaped an orphaned process");
+            Output::Inherit
+        };
+        let spawned = os::spawn_in_own_group(&self.launch.command, &self.launch.extra_env, output)?;
+        info!(pid = spawned.pid.as_raw(), command = ?self.launch.command, "game server started");
+        for (fd, sink) in [
+            (spawned.stdout, Sink::Stdout),
+            (spawned.stderr, Sink::Stderr),
+        ] {
+            if let Some(fd) = fd {
+                output::pass_through(
+                    fd,
+                    sink,
+                    self.launch.end_on_log.clone(),
+                    self.events.clone(),
+                );
+            }
+        }
+        self.game = Some(spawned.pid);
+        Ok(Event::ChildStarted)
+    }
+
+    /// Carries out one action; returns the exit code when the action is to exit.
+    fn perform(&mut self, action: Action, queue: &mut VecDeque<Event>) -> Option<i32> {
+        match action {
+            Action::SignalGroup(signal) => self.signal_game(signal),
+            Action::KillGroup => {
+                self.signal_game(Signal::SIGKILL);
+                if let Some(hook) = self.hook.take() {
+                    let _ = os::send_to_group(hook, Signal::SIGKILL);
+                }
+            }
+            Action::StartTimer(timer, after) => {
+                if timer == Timer::Kill {
+                    self.kill_deadline = Some(Instant::now() + after);
+                }
+                self.timers.start(timer, after);
+            }
+            Action::CancelTimer(timer) => self.timers.cancel(timer),
+            Action::CallSelfStop => {
+                let call = (self.self_stop)();
+                let events = self.events.clone();
+                tokio::spawn(async move {
+                    let _ = events.send(Event::SelfStopFinished(call.await));
+                });
+            }
+            Action::SpawnChild => match self.spawn_game() {
+                Ok(event) => queue.push_back(event),
+                Err(error) => {
+                    error!(%error, "cannot restart the game server");
+                    queue.push_back(Event::ChildSpawnFailed(spawn_error_code(&error)));
+                }
+            },
+            Action::RunPreStopHook(bound) => self.run_pre_stop_hook(bound, queue),
+            Action::Note(note) => info!("{note}"),
+            Action::Exit(code) => return Some(code),
+        }
+        None
+    }
+
+    /// Logs a request from the game, and keeps what only the driver knows (the heartbeat's
+    /// time) for the status.
+    fn note_request(&self, command: &ApiCommand) {
+        match command {
+            ApiEvent::Ready => info!("the game server says it is ready"),
+            ApiEvent::Heartbeat => {
+                debug!("heartbeat from the game server");
+                self.status
+                    .send_modify(|s| s.last_heartbeat = Some(Instant::now()));
+            }
+            ApiEvent::MatchEnd { reason, delay } => info!(
+                reason = reason.as_deref().unwrap_or("none given"),
+                delay_ms = delay.map(|d| d.as_millis() as u64),
+                "the game server reports the end of the match"
+            ),
+            ApiEvent::PlayerConnected(id) => debug!(player = %id, "player connected"),
+            ApiEvent::PlayerDisconnected(id) => debug!(player = %id, "player disconnected"),
         }
     }
-    main_outcome
-}
 
-async fn sleep_until_deadline(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
+    /// Publishes the machine's state to the API, if it changed.
+    fn publish(&self) {
+        let lifecycle = match self.machine.state() {
+            State::Starting => Lifecycle::Starting,
+            State::Running => Lifecycle::Running,
+            State::Restarting => Lifecycle::Restarting,
+            State::Ending(reason) => Lifecycle::Ending {
+                trigger: reason.trigger().to_owned(),
+                reason: reason.detail(),
+            },
+            State::Stopping { .. } => {
+                Lifecycle::stopping_at(self.kill_deadline.unwrap_or_else(Instant::now))
+            }
+            State::Exited(code) => Lifecycle::Exited { code: *code },
+        };
+        let child_pid = self.game.map(Pid::as_raw);
+        let restarts = u32::try_from(self.machine.restarts()).unwrap_or(u32::MAX);
+        let ready = self.machine.is_ready();
+        let self_stop = self.machine.self_stop().map(|result| match result {
+            SelfStopResult::Accepted => "accepted".to_owned(),
+            SelfStopResult::Failed(why) => format!("failed: {why}"),
+        });
+        let players = self.machine.players().len();
+        self.status.send_if_modified(|s| {
+            // A stop's deadline is fixed once set: keep it, so the wall-clock copy is stable.
+            let same_lifecycle = match (&s.lifecycle, &lifecycle) {
+                (
+                    Lifecycle::Stopping { deadline: a, .. },
+                    Lifecycle::Stopping { deadline: b, .. },
+                ) => a == b,
+                (a, b) => a == b,
+            };
+            let changed = !same_lifecycle
+                || s.child_pid != child_pid
+                || s.restarts != restarts
+                || s.ready != ready
+                || s.self_stop != self_stop
+                || s.players != players;
+            if changed {
+                if !same_lifecycle {
+                    s.lifecycle = lifecycle;
+                }
+                s.child_pid = child_pid;
+                s.restarts = restarts;
+                s.ready = ready;
+                s.self_stop = self_stop;
+                s.players = players;
+            }
+            changed
+        });
+    }
+
+    fn signal_game(&self, signal: Signal) {
+        let Some(game) = self.game else { return };
+        debug!(
+            signal = signal.as_str(),
+            "signalling the game's process group"
+        );
+        if let Err(error) = os::send_to_group(game, signal) {
+            error!(%error, signal = signal.as_str(), "cannot signal the game");
+        }
+    }
+
+    fn run_pre_stop_hook(&mut self, bound: std::time::Duration, queue: &mut VecDeque<Event>) {
+        let Some(command) = self.launch.pre_stop.clone() else {
+            queue.push_back(Event::PreStopHookFinished);
+            return;
+        };
+        match os::spawn_in_own_group(&command, &self.launch.extra_env, Output::Piped) {
+            Ok(spawned) => {
+                info!(
+                    pid = spawned.pid.as_raw(),
+                    ?command,
+                    bound_ms = bound.as_millis() as u64,
+                    "pre-stop hook started"
+                );
+                for fd in [spawned.stdout, spawned.stderr].into_iter().flatten() {
+                    output::pass_through(fd, Sink::Log("pre-stop"), None, self.events.clone());
+                }
+                self.hook = Some(spawned.pid);
+            }
+            Err(error) => {
+                error!(%error, "cannot run the pre-stop hook; stopping the game without it");
+                queue.push_back(Event::PreStopHookFinished);
+            }
+        }
+    }
+
+    /// Reaps every terminated child and routes the game's and the hook's ends.
+    fn reap(&mut self, queue: &mut VecDeque<Event>) {
+        for reaped in os::reap_exited() {
+            if Some(reaped.pid) == self.game {
+                info!(pid = reaped.pid.as_raw(), outcome = %reaped.outcome, "game server ended");
+                self.game = None;
+                queue.push_back(Event::ChildExited(reaped.outcome));
+            } else if Some(reaped.pid) == self.hook {
+                info!(outcome = %reaped.outcome, "pre-stop hook ended");
+                self.hook = None;
+                queue.push_back(Event::PreStopHookFinished);
+            } else {
+                debug!(pid = reaped.pid.as_raw(), outcome = %reaped.outcome, "reaped an orphaned process");
+            }
+        }
     }
 }

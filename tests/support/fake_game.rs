@@ -15,6 +15,13 @@
 //!   --exit N               after READY (and --run-ms), exit with N; without --exit or
 //!                          --run-ms the game runs until a signal ends it
 //!   --label L              print `L-READY` instead of `READY`
+//!   --say TEXT             print TEXT on stdout after READY (repeatable)
+//!   --api-call M:PATH[:BODY]  after READY, call the agent's API at $EDGEGAP_AGENT_URL (with
+//!                          $EDGEGAP_AGENT_API_TOKEN as bearer token when set) and print
+//!                          `API M PATH -> STATUS BODY`; repeatable, in order
+//!   --listen-tcp-env VAR   after --listen-delay-ms (default 0), accept TCP connections on
+//!                          127.0.0.1:$VAR (e.g. ARBITRIUM_PORT_GAME_INTERNAL) and print
+//!                          `LISTENING <port>`
 //! It prints `READY pid=<pid>` on stdout once set up.
 
 use std::fs::OpenOptions;
@@ -25,6 +32,10 @@ use std::time::Duration;
 use nix::sys::signal::{raise, SigSet, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, ForkResult};
+
+#[allow(dead_code)]
+#[path = "http.rs"]
+mod http;
 
 const RECORDED: [Signal; 7] = [
     Signal::SIGTERM,
@@ -51,6 +62,10 @@ struct Script {
     run_ms: Option<u64>,
     exit: Option<i32>,
     label: Option<String>,
+    say: Vec<String>,
+    api_calls: Vec<String>,
+    listen_tcp_env: Option<String>,
+    listen_delay_ms: u64,
 }
 
 fn parse() -> Script {
@@ -78,6 +93,10 @@ fn parse() -> Script {
             "--run-ms" => script.run_ms = Some(value().parse().unwrap()),
             "--exit" => script.exit = Some(value().parse().unwrap()),
             "--label" => script.label = Some(value()),
+            "--say" => script.say.push(value()),
+            "--api-call" => script.api_calls.push(value()),
+            "--listen-tcp-env" => script.listen_tcp_env = Some(value()),
+            "--listen-delay-ms" => script.listen_delay_ms = value().parse().unwrap(),
             other => panic!("fake-game: unknown flag {other}"),
         }
     }
@@ -149,6 +168,28 @@ fn orphan(count: u32, lifetime: Duration) {
     }
 }
 
+fn call_api(spec: &str) {
+    let mut parts = spec.splitn(3, ':');
+    let method = parts.next().unwrap();
+    let path = parts.next().expect("--api-call needs METHOD:PATH");
+    let body = parts.next().unwrap_or("");
+    let url = std::env::var("EDGEGAP_AGENT_URL").expect("EDGEGAP_AGENT_URL is not set");
+    let token = std::env::var("EDGEGAP_AGENT_API_TOKEN").ok();
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = bearer
+        .as_deref()
+        .map(|b| vec![("Authorization", b)])
+        .unwrap_or_default();
+    let reply = http::call(http::addr_of(&url), method, path, &headers, body.as_bytes())
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    println!(
+        "API {method} {path} -> {} {}",
+        reply.status,
+        reply.body.trim()
+    );
+    std::io::stdout().flush().unwrap();
+}
+
 fn main() {
     let script = parse();
     if let Some(path) = &script.touch {
@@ -183,11 +224,30 @@ fn main() {
         orphan(script.orphans, Duration::from_millis(script.orphan_ms));
         println!("ORPHANED {}", script.orphans);
     }
+    if let Some(var) = script.listen_tcp_env.clone() {
+        let delay = Duration::from_millis(script.listen_delay_ms);
+        std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            let port: u16 = std::env::var(&var).unwrap().parse().unwrap();
+            let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+            println!("LISTENING {port}");
+            std::io::stdout().flush().unwrap();
+            for stream in listener.incoming() {
+                drop(stream);
+            }
+        });
+    }
     match &script.label {
         Some(label) => println!("{label}-READY pid={}", std::process::id()),
         None => println!("READY pid={}", std::process::id()),
     }
+    for line in &script.say {
+        println!("{line}");
+    }
     std::io::stdout().flush().unwrap();
+    for call in &script.api_calls {
+        call_api(call);
+    }
 
     if let Some(signal) = script.die_signal {
         let signal = Signal::try_from(signal).unwrap();

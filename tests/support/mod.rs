@@ -3,6 +3,9 @@
 //! then assert).
 #![allow(dead_code)]
 
+#[cfg(feature = "container-tests")]
+pub mod docker;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -10,6 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+pub mod emulator;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -21,8 +26,26 @@ pub const FAKE_GAME: &str = env!("CARGO_BIN_EXE_fake-game");
 /// not fail a correct agent; a broken agent still fails by timing out.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
+/// The example game server (examples/game_server.rs), built beside the agent: `cargo test`
+/// builds examples, but a run limited to one test target (`--test NAME`) does not.
+pub fn example_game() -> PathBuf {
+    let path = Path::new(AGENT)
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("game_server");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with the same profile and features first, e.g. \
+         `cargo build --release --features container-tests --bins --examples`",
+        path.display()
+    );
+    path
+}
+
 /// The agent's command with every `EDGEGAP_AGENT_*`/`ARBITRIUM_*` variable of the test's
-/// own environment removed, so the developer's shell cannot change a test's meaning.
+/// own environment removed, so the developer's shell cannot change a test's meaning, and the
+/// local API on a free port (tests run in parallel; the default 7070 would collide).
 pub fn agent_command() -> Command {
     let mut command = Command::new(AGENT);
     for (key, _) in std::env::vars_os() {
@@ -31,7 +54,27 @@ pub fn agent_command() -> Command {
             command.env_remove(&key);
         }
     }
+    command.env("EDGEGAP_AGENT_API_ADDR", "127.0.0.1:0");
     command
+}
+
+/// Starts the agent (its API on a free port) around the fake game with `game_args`; the game
+/// prints the `EDGEGAP_AGENT_URL` it was given, which tells the test the API's address.
+pub fn start_with_api(agent_args: &[&str], game_args: &[&str]) -> (Running, std::net::SocketAddr) {
+    let mut command = agent_command();
+    command
+        .args(agent_args)
+        .args(["--", FAKE_GAME, "--print-env", "EDGEGAP_AGENT_URL"])
+        .args(game_args);
+    let mut agent = Running::start(command);
+    let line = agent.wait_line("ENV EDGEGAP_AGENT_URL=");
+    let url = &line["ENV EDGEGAP_AGENT_URL=".len()..];
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap_or_else(|e| panic!("{url:?} is not http://IP:PORT: {e}"));
+    (agent, addr)
 }
 
 /// A scratch directory unique to one test.

@@ -1,0 +1,232 @@
+//! The state-changing routes (all POST): authorize against the optional bearer token, read
+//! the body under the size limit, validate it, and send one [`ApiCommand`] to the supervisor.
+//! None of them acts on the game's process or the platform itself.
+
+use std::error::Error as StdError;
+use std::time::Duration;
+
+use hyper::body::{Body, Bytes};
+use hyper::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
+use hyper::http::request::Parts;
+use hyper::{Response, StatusCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::json::{self, error, json_response, ResponseBody};
+use super::state::{ApiCommand, ApiState};
+use crate::config::parse_duration;
+
+/// The longest player id accepted, in bytes.
+const MAX_PLAYER_ID_BYTES: usize = 256;
+
+/// A POST route's own step, once the request is authorized and its body read.
+pub type Act = fn(&ApiState, &[u8]) -> Response<ResponseBody>;
+
+/// The shared part of every state-changing route: authorize, read the body, then `act`.
+pub async fn post<B>(state: &ApiState, parts: &Parts, body: B, act: Act) -> Response<ResponseBody>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    if let Err(refused) = authorize(state, parts) {
+        return refused;
+    }
+    match json::read_body(&parts.headers, body).await {
+        Ok(bytes) => act(state, &bytes),
+        Err(refused) => refused,
+    }
+}
+
+fn authorize(state: &ApiState, parts: &Parts) -> Result<(), Response<ResponseBody>> {
+    let Some(token) = &state.token else {
+        return Ok(());
+    };
+    let offered = parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+    let refuse = |detail: &str| {
+        let mut response = error(StatusCode::UNAUTHORIZED, "unauthorized", detail);
+        response
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        Err(response)
+    };
+    let Some(offered) = offered else {
+        return refuse("this route needs `Authorization: Bearer <token>` with the token from EDGEGAP_AGENT_API_TOKEN");
+    };
+    let credential = match offered.split_first_chunk::<7>() {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case(b"bearer ") => rest,
+        _ => return refuse("the Authorization header is not of the form `Bearer <token>`"),
+    };
+    if token.matches(credential) {
+        Ok(())
+    } else {
+        refuse("the bearer token is not the one in EDGEGAP_AGENT_API_TOKEN")
+    }
+}
+
+/// Sends `command` to the supervisor, answering 202 with `body`, or 503 if it is gone.
+fn send(state: &ApiState, command: ApiCommand, body: Value) -> Response<ResponseBody> {
+    match state.commands.send(command) {
+        Ok(()) => json_response(StatusCode::ACCEPTED, &body),
+        Err(_) => agent_exiting(),
+    }
+}
+
+fn agent_exiting() -> Response<ResponseBody> {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "agent exiting",
+        "the supervisor no longer takes requests: the agent is exiting",
+    )
+}
+
+pub fn ready(state: &ApiState, body: &[u8]) -> Response<ResponseBody> {
+    if let Err(refused) = json::parse_optional::<Value>(body) {
+        return refused;
+    }
+    send(state, ApiCommand::Ready, json!({"accepted": "ready"}))
+}
+
+pub fn heartbeat(state: &ApiState, body: &[u8]) -> Response<ResponseBody> {
+    if let Err(refused) = json::parse_optional::<Value>(body) {
+        return refused;
+    }
+    send(
+        state,
+        ApiCommand::Heartbeat,
+        json!({"accepted": "heartbeat"}),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MatchEndBody {
+    reason: Option<String>,
+    /// `"5s"`, `"1m30s"`, or a number of seconds.
+    delay: Option<Value>,
+}
+
+pub fn match_end(state: &ApiState, body: &[u8]) -> Response<ResponseBody> {
+    let body = match json::parse_optional::<MatchEndBody>(body) {
+        Ok(body) => body.unwrap_or(MatchEndBody {
+            reason: None,
+            delay: None,
+        }),
+        Err(refused) => return refused,
+    };
+    let delay = match &body.delay {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) => match parse_duration(text) {
+            Ok(delay) => Some(delay),
+            Err(e) => return error(StatusCode::BAD_REQUEST, "invalid delay", e),
+        },
+        Some(Value::Number(n)) => {
+            match n.as_f64().and_then(|s| Duration::try_from_secs_f64(s).ok()) {
+                Some(delay) => Some(delay),
+                None => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid delay",
+                        format!("{n} is not a number of seconds ≥ 0"),
+                    )
+                }
+            }
+        }
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid delay",
+                format!(
+                    "`delay` must be a duration such as \"5s\" or a number of seconds, not {other}"
+                ),
+            )
+        }
+    };
+    let command = ApiCommand::MatchEnd {
+        reason: body.reason,
+        delay,
+    };
+    // The status as it is once the supervisor has applied the command (it applies the same
+    // `AgentStatus::apply`), so the answer never shows `running` after a match end.
+    let status = {
+        let mut status = state.status.borrow().clone();
+        status.apply(&command);
+        status.to_json()
+    };
+    if state.commands.send(command).is_err() {
+        return agent_exiting();
+    }
+    json_response(
+        StatusCode::ACCEPTED,
+        &json!({"accepted": "match_end", "status": status}),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlayerBody {
+    id: String,
+}
+
+fn player_id(body: &[u8]) -> Result<String, Response<ResponseBody>> {
+    let PlayerBody { id } = json::parse_required(body, r#"{"id": "<player id>"}"#)?;
+    if id.is_empty() || id.len() > MAX_PLAYER_ID_BYTES || id.chars().any(char::is_control) {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "invalid player id",
+            format!("`id` must be 1 to {MAX_PLAYER_ID_BYTES} bytes without control characters"),
+        ));
+    }
+    Ok(id)
+}
+
+/// Connecting an id that is already connected changes nothing (`"new": false`).
+pub fn connect(state: &ApiState, body: &[u8]) -> Response<ResponseBody> {
+    let id = match player_id(body) {
+        Ok(id) => id,
+        Err(refused) => return refused,
+    };
+    let mut players = state.players();
+    let new = players.insert(id.clone());
+    if new
+        && state
+            .commands
+            .send(ApiCommand::PlayerConnected(id.clone()))
+            .is_err()
+    {
+        players.remove(&id);
+        return agent_exiting();
+    }
+    json_response(
+        StatusCode::OK,
+        &json!({"id": id, "connected": true, "new": new, "count": players.len()}),
+    )
+}
+
+/// Disconnecting an id that is not connected is a 404, so a game notices its own bookkeeping
+/// going wrong.
+pub fn disconnect(state: &ApiState, body: &[u8]) -> Response<ResponseBody> {
+    let id = match player_id(body) {
+        Ok(id) => id,
+        Err(refused) => return refused,
+    };
+    let mut players = state.players();
+    if !players.remove(&id) {
+        return error(
+            StatusCode::NOT_FOUND,
+            "unknown player",
+            format!("no connected player has id {id:?}"),
+        );
+    }
+    if state
+        .commands
+        .send(ApiCommand::PlayerDisconnected(id.clone()))
+        .is_err()
+    {
+        players.insert(id);
+        return agent_exiting();
+    }
+    json_response(
+        StatusCode::OK,
+        &json!({"id": id, "connected": false, "count": players.len()}),
+    )
+}

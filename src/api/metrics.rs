@@ -1,0 +1,178 @@
+//! The agent's counters and their Prometheus text rendering (`GET /metrics`).
+//!
+//! Counters are plain atomics in fixed arrays: labels come from small closed sets (a route
+//! name, never a raw path; a known status code or `other`; a self-stop outcome), so the
+//! number of series is bounded whatever clients send. Gauges that the supervisor owns
+//! (uptime, restarts, lifecycle state) are read from the published [`AgentStatus`] when
+//! rendering; the players gauge from the API's own set.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::routes::Route;
+use super::state::AgentStatus;
+
+/// Status codes that get their own label value; anything else is counted as `other`.
+const STATUS_CODES: [u16; 9] = [200, 202, 400, 401, 404, 405, 413, 500, 503];
+const STATUS_SLOTS: usize = STATUS_CODES.len() + 1;
+
+/// How one self-stop call ended (reported by the platform client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelfStopAttempt {
+    /// 2xx: the platform accepted the stop.
+    Accepted,
+    /// 404: the deployment is already stopping or gone.
+    AlreadyStopping,
+    /// A network error, 5xx or 429: retried.
+    Retryable,
+    /// 401/403 or another error that is not retried.
+    Fatal,
+}
+
+impl SelfStopAttempt {
+    const ALL: [SelfStopAttempt; 4] = [
+        SelfStopAttempt::Accepted,
+        SelfStopAttempt::AlreadyStopping,
+        SelfStopAttempt::Retryable,
+        SelfStopAttempt::Fatal,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            SelfStopAttempt::Accepted => "accepted",
+            SelfStopAttempt::AlreadyStopping => "already_stopping",
+            SelfStopAttempt::Retryable => "retryable_error",
+            SelfStopAttempt::Fatal => "fatal_error",
+        }
+    }
+}
+
+/// The agent's counters. Shared (`Arc`) between the API and the platform client.
+pub struct Metrics {
+    requests: [[AtomicU64; STATUS_SLOTS]; Route::ALL.len()],
+    self_stop: [AtomicU64; SelfStopAttempt::ALL.len()],
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            requests: [const { [const { AtomicU64::new(0) }; STATUS_SLOTS] }; Route::ALL.len()],
+            self_stop: [const { AtomicU64::new(0) }; SelfStopAttempt::ALL.len()],
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one answered API request.
+    pub fn record_request(&self, route: Route, status: u16) {
+        let slot = STATUS_CODES
+            .iter()
+            .position(|&code| code == status)
+            .unwrap_or(STATUS_CODES.len());
+        if let Some(counter) = self
+            .requests
+            .get(route as usize)
+            .and_then(|row| row.get(slot))
+        {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts one self-stop call by its outcome (called by the platform client).
+    pub fn record_self_stop(&self, outcome: SelfStopAttempt) {
+        if let Some(counter) = self.self_stop.get(outcome as usize) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// How many requests to `route` were answered with `status` (for tests and logs).
+    pub fn requests(&self, route: Route, status: u16) -> u64 {
+        let slot = STATUS_CODES.iter().position(|&code| code == status);
+        slot.and_then(|slot| self.requests.get(route as usize)?.get(slot))
+            .map_or(0, |counter| counter.load(Ordering::Relaxed))
+    }
+
+    /// The Prometheus text exposition (format 0.0.4) of every metric.
+    pub fn render(&self, status: &AgentStatus, players: usize) -> String {
+        let mut out = String::with_capacity(2048);
+        let uptime = status.started_at.elapsed().as_secs_f64();
+        gauge(
+            &mut out,
+            "edgegap_agent_uptime_seconds",
+            "Time since the agent started.",
+        );
+        let _ = writeln!(out, "edgegap_agent_uptime_seconds {uptime:.3}");
+        counter(
+            &mut out,
+            "edgegap_agent_child_restarts_total",
+            "Times the game server was restarted in place.",
+        );
+        let _ = writeln!(
+            out,
+            "edgegap_agent_child_restarts_total {}",
+            status.restarts
+        );
+        counter(
+            &mut out,
+            "edgegap_agent_self_stop_attempts_total",
+            "Self-stop calls to the platform, by outcome.",
+        );
+        for outcome in SelfStopAttempt::ALL {
+            let value = self.self_stop[outcome as usize].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "edgegap_agent_self_stop_attempts_total{{outcome=\"{}\"}} {value}",
+                outcome.label()
+            );
+        }
+        counter(
+            &mut out,
+            "edgegap_agent_api_requests_total",
+            "Local API requests answered, by route and status code.",
+        );
+        for route in Route::ALL {
+            for (slot, counter) in self.requests[route as usize].iter().enumerate() {
+                let value = counter.load(Ordering::Relaxed);
+                if value == 0 {
+                    continue;
+                }
+                let code = STATUS_CODES
+                    .get(slot)
+                    .map_or_else(|| "other".to_owned(), u16::to_string);
+                let _ = writeln!(
+                    out,
+                    "edgegap_agent_api_requests_total{{route=\"{}\",code=\"{code}\"}} {value}",
+                    route.label()
+                );
+            }
+        }
+        gauge(
+            &mut out,
+            "edgegap_agent_players_connected",
+            "Players connected, as reported by the game.",
+        );
+        let _ = writeln!(out, "edgegap_agent_players_connected {players}");
+        gauge(
+            &mut out,
+            "edgegap_agent_lifecycle_state",
+            "1 for the agent's current lifecycle state, 0 for the others.",
+        );
+        let current = status.lifecycle.name();
+        for name in super::state::Lifecycle::NAMES {
+            let _ = writeln!(
+                out,
+                "edgegap_agent_lifecycle_state{{state=\"{name}\"}} {}",
+                u8::from(name == current)
+            );
+        }
+        out
+    }
+}
+
+fn gauge(out: &mut String, name: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+}
+
+fn counter(out: &mut String, name: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+}

@@ -1,0 +1,23 @@
+//! `edgegap-emulator`: the Edgegap platform, locally (see `edgegap_agent::emulator`).
+//! Reads like a runbook: parse the command line, start a runtime, run, exit with its code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use edgegap_agent::emulator::quickstart::{self, Cli};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("[edgegap-emulator] cannot start the async runtime: {error}");
+            return ExitCode::from(70);
+        }
+    };
+    let code = runtime.block_on(quickstart::run(cli));
+    ExitCode::from(u8::try_from(code).unwrap_or(u8::MAX))
+}

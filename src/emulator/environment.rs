@@ -1,0 +1,167 @@
+//! What a deployment's process is given, exactly as the contract documents it: the version's
+//! `envs`, the deployment's `environment_variables`, then the `ARBITRIUM_*` variables (request
+//! id, public IP, host, ports mapping and per-port variables, location, tags, resources, the
+//! delete and context URLs with their tokens), and the external ports allocated locally.
+
+use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+
+use serde_json::json;
+use tokio::sync::watch;
+
+use super::store::{location, DeployedPort, Deployment, PUBLIC_IP};
+use super::validate::{EnvVar, Port, VersionSpec};
+use super::Emulator;
+
+/// What runs a deployment: a command on this machine, or (`--docker`) the version's image.
+pub enum Runner {
+    Process(Vec<String>),
+    /// `image` is `docker_repository/docker_image:docker_tag` (`docker_image:docker_tag` when
+    /// the repository is `local`); `args` (the version's `command`) override the image's CMD.
+    Docker {
+        image: String,
+        args: Vec<String>,
+    },
+}
+
+/// Everything the lifecycle task needs, taken from the deployment when it is created.
+pub struct Launch {
+    pub(super) request_id: String,
+    /// The container's name, when the deployment runs under Docker.
+    pub(super) container: Option<String>,
+    pub(super) command: Vec<String>,
+    pub(super) env: Vec<(String, String)>,
+    pub(super) spec: VersionSpec,
+    pub(super) ports: Vec<DeployedPort>,
+    pub(super) stop: watch::Receiver<bool>,
+}
+
+/// Picks each port's external port: a free local one, or the internal one (`--same-ports`).
+pub fn allocate_ports(ports: &[Port], same_ports: bool) -> std::io::Result<Vec<DeployedPort>> {
+    ports
+        .iter()
+        .map(|port| {
+            let external = if same_ports {
+                port.port
+            } else if port.protocol == "UDP" {
+                UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?
+                    .local_addr()?
+                    .port()
+            } else {
+                TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+                    .local_addr()?
+                    .port()
+            };
+            Ok(DeployedPort {
+                port: port.clone(),
+                external,
+            })
+        })
+        .collect()
+}
+
+/// `gameport` → `GAMEPORT`, `my-port` → `MY_PORT`.
+pub fn env_name(port_name: &str) -> String {
+    port_name.to_uppercase().replace('-', "_")
+}
+
+/// The environment exactly as the contract documents it, after the version's and the
+/// deployment's own variables.
+pub fn launch(
+    emulator: &Emulator,
+    d: &Deployment,
+    runner: Runner,
+    extra: &[EnvVar],
+    stop: watch::Receiver<bool>,
+) -> Launch {
+    let mut env: Vec<(String, String)> = Vec::new();
+    for var in d.spec.envs.iter().chain(extra) {
+        env.push((var.key.clone(), var.value.clone()));
+    }
+    let base = super::http::base_url(emulator.addr);
+    let mapping = json!({ "ports": d.ports_json() });
+    let mut add = |key: &str, value: String| env.push((key.to_owned(), value));
+    add("ARBITRIUM_REQUEST_ID", d.request_id.clone());
+    add("ARBITRIUM_PUBLIC_IP", PUBLIC_IP.to_owned());
+    add("ARBITRIUM_HOST_ID", "local-emulator".to_owned());
+    add("ARBITRIUM_PORTS_MAPPING", mapping.to_string());
+    for port in &d.ports {
+        let name = env_name(&port.port.name);
+        add(
+            &format!("ARBITRIUM_PORT_{name}_INTERNAL"),
+            port.port.port.to_string(),
+        );
+        add(
+            &format!("ARBITRIUM_PORT_{name}_EXTERNAL"),
+            port.external.to_string(),
+        );
+        add(
+            &format!("ARBITRIUM_PORT_{name}_PROTOCOL"),
+            port.port.protocol.clone(),
+        );
+    }
+    add("ARBITRIUM_DEPLOYMENT_LOCATION", location().to_string());
+    add("ARBITRIUM_DEPLOYMENT_TAGS", d.tags.join(","));
+    add(
+        "ARBITRIUM_DEPLOYMENT_VCPU_UNITS",
+        d.spec.req_cpu.to_string(),
+    );
+    add(
+        "ARBITRIUM_DEPLOYMENT_MEMORY_MB",
+        d.spec.req_memory.to_string(),
+    );
+    add(
+        "ARBITRIUM_DELETE_URL",
+        format!("{base}/v1/self/stop/{}/{}", d.request_id, d.access_point_id),
+    );
+    add("ARBITRIUM_DELETE_TOKEN", d.delete_token.clone());
+    add(
+        "ARBITRIUM_CONTEXT_URL",
+        format!("{base}/v1/context/{}/{}", d.request_id, d.context_number),
+    );
+    add("ARBITRIUM_CONTEXT_TOKEN", d.context_token.clone());
+    let (command, container) = match runner {
+        Runner::Process(command) => (command, None),
+        Runner::Docker { image, args } => {
+            let name = format!("edgegap-emulator-{}", d.request_id);
+            // The host network: the game binds its internal ports on this machine and
+            // reaches the emulator's URLs on 127.0.0.1, exactly as a process would.
+            let mut command: Vec<String> = ["docker", "run", "--rm", "--network", "host", "--name"]
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect();
+            command.push(name.clone());
+            let mut keys: Vec<&String> = env.iter().map(|(k, _)| k).collect();
+            keys.dedup();
+            for key in keys {
+                // `-e KEY` takes the value from the docker client's environment, so no
+                // value (the tokens) shows in the process list.
+                command.push("-e".to_owned());
+                command.push(key.clone());
+            }
+            command.push(image);
+            command.extend(args);
+            (command, Some(name))
+        }
+    };
+    Launch {
+        request_id: d.request_id.clone(),
+        container,
+        command,
+        env,
+        spec: d.spec.clone(),
+        ports: d.ports.clone(),
+        stop,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::env_name;
+
+    #[test]
+    fn port_names_become_variable_names() {
+        assert_eq!(env_name("gameport"), "GAMEPORT");
+        assert_eq!(env_name("game-port"), "GAME_PORT");
+        assert_eq!(env_name("Web_2"), "WEB_2");
+    }
+}

@@ -1,0 +1,218 @@
+//! The emulator's command line, and the quick start: with a command after `--`, create app
+//! `quickstart`, version `local` (its ports, grace period, restart policy, max duration and
+//! env from the flags, the command standing in for the image) and deploy it, through the same
+//! handlers the HTTP API uses; stream its output; end when the deployment is over, with the
+//! process's last exit code (1 if it never started). Without a command, only serve the API.
+//! SIGINT or SIGTERM to the emulator stops every deployment (SIGTERM, grace, SIGKILL) first.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+use serde_json::{json, Value};
+
+use super::http::Req;
+use super::store::Status;
+use super::{random_hex, say, start, stop_all, Emulator, Settings};
+
+/// Emulates the Edgegap platform locally: its API, and the life of deployments.
+#[derive(Parser, Debug)]
+#[command(name = "edgegap-emulator", version)]
+pub struct Cli {
+    /// Address the API listens on (`127.0.0.1:0` picks a free port).
+    #[arg(
+        long,
+        default_value = "127.0.0.1:7000",
+        env = "EDGEGAP_EMULATOR_LISTEN"
+    )]
+    pub listen: SocketAddr,
+    /// The API key (`Authorization: token <key>`); a random one is printed when not given.
+    #[arg(long, env = "EDGEGAP_EMULATOR_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+    /// Quick start: a port `name:PORT/protocol[:check]`, e.g. `game:7777/udp`, `web:8080/tcp:check`.
+    #[arg(long = "port", value_parser = parse_port)]
+    pub ports: Vec<Value>,
+    /// Quick start: `termination_grace_period_seconds` as a duration (5s..3600s).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub grace_period: Option<Duration>,
+    /// Quick start: `restart_policy`.
+    #[arg(long, value_parser = ["always", "never", "on_failure"])]
+    pub restart_policy: Option<String>,
+    /// Quick start: `max_duration` in minutes (-1..1440).
+    #[arg(long, allow_negative_numbers = true)]
+    pub max_duration: Option<i64>,
+    /// Testing knob: how long one `max_duration` minute lasts in the emulator.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    pub max_duration_unit: Duration,
+    /// Quick start: a version env var `KEY=VALUE` (repeatable).
+    #[arg(long = "env", value_parser = parse_env)]
+    pub envs: Vec<Value>,
+    /// Run each API-created version's image (`docker_repository/docker_image:docker_tag`;
+    /// `local` repository: an image of this machine) with `docker run --network host`; the
+    /// version's `command`, if any, overrides the image's CMD. Not for the quick start.
+    #[arg(long)]
+    pub docker: bool,
+    /// Report each port's external port as its internal port instead of allocating one.
+    #[arg(long)]
+    pub same_ports: bool,
+    /// Quick start: the command to deploy, standing in for the version's image.
+    #[arg(last = true)]
+    pub command: Vec<String>,
+}
+
+fn parse_port(text: &str) -> Result<Value, String> {
+    let usage = || format!("expected name:PORT/protocol[:check], got {text:?}");
+    let (name, rest) = text.split_once(':').ok_or_else(usage)?;
+    let (number, rest) = rest.split_once('/').ok_or_else(usage)?;
+    let (protocol, check) = match rest.split_once(':') {
+        Some((protocol, "check")) => (protocol, true),
+        Some(_) => return Err(usage()),
+        None => (rest, false),
+    };
+    let port: u16 = number.parse().map_err(|_| usage())?;
+    Ok(json!({"name": name, "port": port, "protocol": protocol.to_uppercase(), "to_check": check}))
+}
+
+fn parse_env(text: &str) -> Result<Value, String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected KEY=VALUE, got {text:?}"))?;
+    Ok(json!({"key": key, "value": value, "is_hidden": false}))
+}
+
+/// Runs the emulator; returns the process exit code.
+pub async fn run(cli: Cli) -> i32 {
+    let generated = cli.api_token.is_none();
+    let api_token = match cli.api_token.clone().map_or_else(|| random_hex(16), Ok) {
+        Ok(token) => token,
+        Err(error) => {
+            say(&format!("cannot make an API key: {error}"));
+            return 70;
+        }
+    };
+    let settings = Settings {
+        api_token: api_token.clone(),
+        minute: cli.max_duration_unit,
+        same_ports: cli.same_ports,
+        echo_output: !cli.command.is_empty(),
+        docker: cli.docker,
+    };
+    if cli.docker && !cli.command.is_empty() {
+        say("--docker runs the images of versions created through the API; the quick start runs its command on this machine: drop one of them");
+        return 64;
+    }
+    let emulator = match start(cli.listen, settings).await {
+        Ok(emulator) => emulator,
+        Err(error) => {
+            say(&format!("cannot listen on {}: {error}", cli.listen));
+            return 69;
+        }
+    };
+    // On stdout, so scripts and tests can read the address (and a generated key).
+    println!("edgegap-emulator listening on http://{}", emulator.addr);
+    if generated {
+        println!("edgegap-emulator API key: {api_token} (send `Authorization: token <key>`)");
+    }
+    if cli.command.is_empty() {
+        wait_for_signal().await;
+        stop_all(&emulator).await;
+        return 0;
+    }
+    let id = match deploy(&emulator, &cli).await {
+        Ok(id) => id,
+        Err(message) => {
+            say(&message);
+            return 64;
+        }
+    };
+    say(&format!("deployment {id} of quickstart/local started"));
+    tokio::select! {
+        _ = wait_for_signal() => stop_all(&emulator).await,
+        _ = wait_final(&emulator, &id) => {}
+    }
+    let store = emulator.lock();
+    let Some(deployment) = store.deployments.get(&id) else {
+        return 70;
+    };
+    say(&format!(
+        "deployment {id} is {}",
+        deployment.status.as_str()
+    ));
+    match (deployment.status, deployment.last_exit_code) {
+        (Status::Error, _) => 1,
+        (_, Some(code)) => code.clamp(0, 255),
+        (_, None) => 0,
+    }
+}
+
+async fn deploy(emulator: &std::sync::Arc<Emulator>, cli: &Cli) -> Result<String, String> {
+    let request = |body: Value| Req {
+        method: hyper::Method::POST,
+        query: Vec::new(),
+        authorization: None,
+        body: hyper::body::Bytes::from(body.to_string()),
+    };
+    super::apps::create_app(emulator, &request(json!({"name": "quickstart"})))
+        .map_err(|e| format!("cannot create app quickstart: {}", e.message))?;
+    let mut version = json!({
+        "name": "local",
+        "docker_repository": "local",
+        "docker_image": "quickstart",
+        "docker_tag": "local",
+        "req_cpu": 1024,
+        "req_memory": 1024,
+        "ports": cli.ports,
+        "envs": cli.envs,
+        "command": cli.command,
+    });
+    if let Some(grace) = cli.grace_period {
+        version["termination_grace_period_seconds"] = json!(grace.as_secs_f64().ceil() as u64);
+    }
+    if let Some(policy) = &cli.restart_policy {
+        version["restart_policy"] = json!(policy);
+    }
+    if let Some(minutes) = cli.max_duration {
+        version["max_duration"] = json!(minutes);
+    }
+    super::apps::create_version(emulator, &request(version), "quickstart")
+        .map_err(|e| format!("invalid quick-start version: {}", e.message))?;
+    let (_, body) = super::deployments::deploy(
+        emulator,
+        &request(json!({"application": "quickstart", "version": "local", "users": []})),
+    )
+    .await
+    .map_err(|e| format!("cannot deploy: {}", e.message))?;
+    body["request_id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| "the deployment has no request_id".to_owned())
+}
+
+async fn wait_final(emulator: &Emulator, id: &str) {
+    loop {
+        let done = emulator
+            .lock()
+            .deployments
+            .get(id)
+            .is_none_or(|d| d.status.is_final());
+        if done {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        say("cannot watch SIGINT/SIGTERM; stop the emulator with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => say("SIGINT: stopping every deployment"),
+        _ = term.recv() => say("SIGTERM: stopping every deployment"),
+    }
+}

@@ -1,0 +1,339 @@
+//! The transitions of [`Machine`](super::Machine): one function per kind of event, and the
+//! two paths every ending shares, "end the match" and "stop the game".
+
+use nix::sys::signal::Signal;
+
+use super::{
+    is_stop_request, Action, ApiEvent, EndReason, Event, Machine, SelfStopResult, State, StopCause,
+    Timer, HUNG_CODE,
+};
+use crate::supervisor::policy::ExitAction;
+
+/// Timers that belong to a match in play and end with it.
+const MATCH_TIMERS: [Timer; 6] = [
+    Timer::Idle,
+    Timer::Empty,
+    Timer::MaxMatchDuration,
+    Timer::MatchEndDelay,
+    Timer::Heartbeat,
+    Timer::RestartBackoff,
+];
+
+impl Machine {
+    pub(super) fn dispatch(&mut self, event: Event, out: &mut Vec<Action>) {
+        match event {
+            Event::ChildStarted => self.on_child_started(out),
+            Event::ChildSpawnFailed(code) => {
+                self.child_alive = false;
+                out.push(Action::Note(format!(
+                    "the game could not be restarted (exit code {code})"
+                )));
+                self.exit(code, out);
+            }
+            Event::ChildExited(outcome) => {
+                let code = if std::mem::take(&mut self.hung) {
+                    HUNG_CODE
+                } else {
+                    outcome.shell_code()
+                };
+                self.on_child_exited(code, out);
+            }
+            Event::Signal(signal) => self.on_signal(signal, out),
+            Event::Api(request) => self.on_api(request, out),
+            Event::LogLineMatched(line) => self.end_match(EndReason::LogLine(line), out),
+            Event::TimerFired(timer) => self.on_timer(timer, out),
+            Event::SelfStopFinished(result) => self.on_self_stop_finished(result, out),
+            Event::PreStopHookFinished => {
+                if let (Some(signal), true) = (self.signal_after_hook.take(), self.child_alive) {
+                    out.push(Action::SignalGroup(signal));
+                }
+            }
+        }
+    }
+
+    fn on_child_started(&mut self, out: &mut Vec<Action>) {
+        self.child_alive = true;
+        self.ready = false;
+        self.state = State::Starting;
+        self.players.clear();
+        if !std::mem::replace(&mut self.started_once, true) {
+            if let Some(limit) = self.options.max_match_duration {
+                out.push(Action::StartTimer(Timer::MaxMatchDuration, limit));
+            }
+        } else if let (true, Some(idle)) = (self.any_player_joined, self.options.idle_timeout) {
+            // The players were lost with the crash: the idle clock runs from the restart.
+            out.push(Action::StartTimer(Timer::Idle, idle));
+        }
+    }
+
+    fn on_child_exited(&mut self, code: i32, out: &mut Vec<Action>) {
+        self.child_alive = false;
+        self.exited_code = Some(code);
+        out.push(Action::CancelTimer(Timer::Heartbeat));
+        match &self.state {
+            State::Stopping { .. } => self.exit(code, out),
+            // The match is already over: wait for the platform's SIGTERM as planned.
+            State::Ending(_) => {}
+            State::Starting | State::Running => {
+                let action = self.options.on_exit.action_for(code);
+                self.apply_exit_action(action, code, out);
+            }
+            State::Restarting | State::Exited(_) => {}
+        }
+    }
+
+    fn apply_exit_action(&mut self, action: ExitAction, code: i32, out: &mut Vec<Action>) {
+        match action {
+            ExitAction::Exit => self.exit(code, out),
+            ExitAction::Stop => {
+                self.end_match(EndReason::GameExited(code), out);
+            }
+            ExitAction::Restart => {
+                let budget = self.options.restart;
+                if budget.allows(&self.restart_times, self.now) {
+                    let recent = self
+                        .restart_times
+                        .iter()
+                        .filter(|&&at| self.now.saturating_sub(at) < budget.window)
+                        .count();
+                    let delay = budget.backoff(u32::try_from(recent).unwrap_or(u32::MAX));
+                    out.push(Action::Note(format!(
+                        "the game exited with code {code}: restarting it in {} ms",
+                        delay.as_millis()
+                    )));
+                    self.state = State::Restarting;
+                    out.push(Action::StartTimer(Timer::RestartBackoff, delay));
+                } else {
+                    let fallback = self.options.on_exit.fallback();
+                    out.push(Action::Note(format!(
+                        "the game exited with code {code} and the restart budget ({} in {} s) is spent: {}",
+                        budget.max_restarts,
+                        budget.window.as_secs(),
+                        match fallback {
+                            ExitAction::Stop => "ending the match",
+                            _ => "exiting",
+                        }
+                    )));
+                    self.apply_exit_action(fallback, code, out);
+                }
+            }
+        }
+    }
+
+    fn on_signal(&mut self, signal: Signal, out: &mut Vec<Action>) {
+        let rewritten = self.options.forward_signal_map.rewrite(signal);
+        if !is_stop_request(signal) {
+            if self.child_alive {
+                out.push(Action::SignalGroup(rewritten.unwrap_or(signal)));
+            }
+            return;
+        }
+        let stop_signal = rewritten.unwrap_or(self.options.stop_signal);
+        if let State::Stopping { .. } = self.state {
+            // Forwarded again; the kill timer keeps running from the first stop.
+            if self.child_alive {
+                out.push(Action::SignalGroup(stop_signal));
+            }
+            return;
+        }
+        self.stop(StopCause::Signal(signal), stop_signal, out);
+    }
+
+    fn on_api(&mut self, request: ApiEvent, out: &mut Vec<Action>) {
+        match request {
+            ApiEvent::Ready => {
+                self.ready |= self.child_alive;
+                if self.state == State::Starting {
+                    self.state = State::Running;
+                    if let (false, Some(empty)) =
+                        (self.any_player_joined, self.options.empty_timeout)
+                    {
+                        out.push(Action::StartTimer(Timer::Empty, empty));
+                    }
+                }
+            }
+            ApiEvent::Heartbeat => {
+                let watched = matches!(
+                    self.state,
+                    State::Starting | State::Running | State::Ending(_)
+                );
+                if let (true, true, Some(timeout)) =
+                    (watched, self.child_alive, self.options.heartbeat_timeout)
+                {
+                    out.push(Action::StartTimer(Timer::Heartbeat, timeout));
+                }
+            }
+            ApiEvent::MatchEnd { reason, delay } => {
+                self.end_match_after(EndReason::Api(reason), delay.filter(|d| !d.is_zero()), out);
+            }
+            ApiEvent::PlayerConnected(id) => {
+                self.players.insert(id);
+                if !std::mem::replace(&mut self.any_player_joined, true) {
+                    out.push(Action::CancelTimer(Timer::Empty));
+                }
+                out.push(Action::CancelTimer(Timer::Idle));
+            }
+            ApiEvent::PlayerDisconnected(id) => {
+                let removed = self.players.remove(&id);
+                let in_play = matches!(self.state, State::Starting | State::Running);
+                if let (true, true, true, Some(idle)) = (
+                    removed,
+                    self.players.is_empty(),
+                    in_play,
+                    self.options.idle_timeout,
+                ) {
+                    out.push(Action::StartTimer(Timer::Idle, idle));
+                }
+            }
+        }
+    }
+
+    fn on_timer(&mut self, timer: Timer, out: &mut Vec<Action>) {
+        let in_play = matches!(self.state, State::Starting | State::Running);
+        match timer {
+            Timer::Kill => {
+                if let State::Stopping {
+                    killed: killed @ false,
+                    ..
+                } = &mut self.state
+                {
+                    *killed = true;
+                    out.push(Action::Note(
+                        "grace period over: killing the game's process group".into(),
+                    ));
+                    out.push(Action::KillGroup);
+                }
+            }
+            Timer::RestartBackoff if self.state == State::Restarting => {
+                self.restart_times.push(self.now);
+                out.push(Action::SpawnChild);
+            }
+            Timer::MatchEndDelay => {
+                if let State::Ending(_) = self.state {
+                    self.call_self_stop(out);
+                }
+            }
+            Timer::SelfStopWait => {
+                if let State::Ending(reason) = &self.state {
+                    let cause = StopCause::SelfStopWaitPassed(reason.clone());
+                    self.stop(cause, self.options.stop_signal, out);
+                }
+            }
+            Timer::Idle if in_play && self.players.is_empty() => {
+                self.end_match(EndReason::Idle, out)
+            }
+            Timer::Empty if in_play && !self.any_player_joined => {
+                self.end_match(EndReason::Empty, out)
+            }
+            Timer::MaxMatchDuration => self.end_match(EndReason::MaxMatchDuration, out),
+            Timer::Heartbeat
+                if self.child_alive && !matches!(self.state, State::Stopping { .. }) =>
+            {
+                self.hung = true;
+                out.push(Action::Note(format!(
+                    "no heartbeat from the game for the heartbeat timeout: it is hung; killing it (exit code {HUNG_CODE})"
+                )));
+                out.push(Action::KillGroup);
+            }
+            Timer::RestartBackoff | Timer::Idle | Timer::Empty | Timer::Heartbeat => {}
+        }
+    }
+
+    fn on_self_stop_finished(&mut self, result: SelfStopResult, out: &mut Vec<Action>) {
+        self.self_stop = Some(result.clone());
+        let SelfStopResult::Failed(why) = result else {
+            return;
+        };
+        out.push(Action::Note(format!(
+            "self-stop failed ({why}): stopping the game and exiting 0, so that restart_policy never or on_failure still ends the deployment"
+        )));
+        self.exit_override = Some(crate::exit_code::SUCCESS);
+        if let State::Ending(reason) = &self.state {
+            let cause = StopCause::SelfStopFailed(reason.clone());
+            self.stop(cause, self.options.stop_signal, out);
+        }
+    }
+
+    /// The one path for every way a match ends: record the reason, call self-stop once,
+    /// and wait for the platform's SIGTERM (at most `--self-stop-wait`).
+    fn end_match(&mut self, reason: EndReason, out: &mut Vec<Action>) {
+        self.end_match_after(reason, None, out);
+    }
+
+    /// Ends the match now; self-stop follows after `delay` (the game asked for time to show
+    /// the results), or at once.
+    fn end_match_after(
+        &mut self,
+        reason: EndReason,
+        delay: Option<std::time::Duration>,
+        out: &mut Vec<Action>,
+    ) {
+        if !matches!(
+            self.state,
+            State::Starting | State::Running | State::Restarting
+        ) {
+            return;
+        }
+        out.extend(
+            MATCH_TIMERS
+                .iter()
+                .filter(|t| **t != Timer::Heartbeat)
+                .map(|t| Action::CancelTimer(*t)),
+        );
+        match delay {
+            Some(delay) => out.push(Action::Note(format!(
+                "match ended: {reason} (self-stop in {} ms)",
+                delay.as_millis()
+            ))),
+            None => out.push(Action::Note(format!("match ended: {reason}"))),
+        }
+        self.state = State::Ending(reason);
+        match delay {
+            Some(delay) => out.push(Action::StartTimer(Timer::MatchEndDelay, delay)),
+            None => self.call_self_stop(out),
+        }
+    }
+
+    fn call_self_stop(&mut self, out: &mut Vec<Action>) {
+        if !std::mem::replace(&mut self.self_stop_called, true) {
+            out.push(Action::CallSelfStop);
+        }
+        out.push(Action::StartTimer(
+            Timer::SelfStopWait,
+            self.options.self_stop_wait,
+        ));
+    }
+
+    /// The one path for every stop: the pre-stop hook, the stop signal, the kill timer.
+    fn stop(&mut self, cause: StopCause, signal: Signal, out: &mut Vec<Action>) {
+        out.extend(MATCH_TIMERS.iter().map(|t| Action::CancelTimer(*t)));
+        out.push(Action::CancelTimer(Timer::SelfStopWait));
+        if !self.child_alive {
+            let code = self.exited_code.unwrap_or(crate::exit_code::SUCCESS);
+            self.exit(code, out);
+            return;
+        }
+        out.push(Action::Note(format!("stopping the game: {cause}")));
+        self.state = State::Stopping {
+            cause,
+            killed: false,
+        };
+        let kill_after = self.options.kill_after;
+        if self.options.pre_stop_hook {
+            self.signal_after_hook = Some(signal);
+            out.push(Action::RunPreStopHook(kill_after));
+        } else {
+            out.push(Action::SignalGroup(signal));
+        }
+        out.push(Action::StartTimer(Timer::Kill, kill_after));
+    }
+
+    /// Exits with the game's `code`, remapped, unless a failed self-stop decided on 0.
+    fn exit(&mut self, code: i32, out: &mut Vec<Action>) {
+        let code = self
+            .exit_override
+            .unwrap_or_else(|| self.options.exit_code_map.apply(code));
+        self.state = State::Exited(code);
+        out.push(Action::Exit(code));
+    }
+}
