@@ -91,7 +91,7 @@ fn main() -> ExitCode {
             // fetched context (`Platform::fetch_deployment`) needs the API to accept an update.
             platform.deployment_json(),
             cli.api.api_token.clone(),
-            cli.api.ready_on_ports.then(Vec::new),
+            cli.api.ready_on_ports.then(|| platform.tcp_ports()),
             Arc::new(Metrics::default()),
         );
         // Serves until the process exits, through the game's grace period.

@@ -151,6 +151,7 @@ async fn the_platform_serves_the_merged_deployment_or_falls_back_to_the_env() {
         http: HttpOptions::default(),
     };
     let platform = Platform::start(env(&fake), vec![], &options).unwrap();
+    assert_eq!(platform.tcp_ports(), Vec::<u16>::new(), "gameport is UDP");
     let merged = platform.fetch_deployment().await;
     assert_eq!(merged.fqdn.as_deref(), Some("c0653765de3b.pr.edgegap.net"));
 

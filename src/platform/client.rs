@@ -26,10 +26,9 @@ use hyper::{HeaderMap, Method, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use tokio_rustls::rustls::crypto::ring;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
-use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+use tokio_rustls::rustls::RootCertStore;
 use tokio_rustls::TlsConnector;
 use tracing::{info, warn};
 
@@ -107,11 +106,7 @@ pub fn build_client_with_resolver(
             return Err(bad("no certificate found".to_owned()));
         }
     }
-    let config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ClientError::Tls(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = super::tls::client_config(roots).map_err(|e| ClientError::Tls(e.to_string()))?;
     Ok(HttpClient {
         tls: TlsConnector::from(Arc::new(config)),
         resolver,

@@ -16,6 +16,7 @@ pub mod ports;
 pub mod retry;
 pub mod secret;
 pub mod self_stop;
+mod tls;
 
 use std::time::Duration;
 
@@ -153,6 +154,25 @@ impl Platform {
     /// The deployment as the API serves it (`GET /v1/deployment`); it holds no secret.
     pub fn deployment_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.deployment).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The internal ports the game serves over TCP (TCP, TCP/UDP, HTTP(S), WS(S)), for the
+    /// API's `--ready-on-ports` check. The environment does not say which ports the platform
+    /// checks (`to_check`), so every TCP port counts.
+    pub fn tcp_ports(&self) -> Vec<u16> {
+        let mut ports: Vec<u16> = self
+            .env
+            .ports
+            .values()
+            .filter(|p| {
+                let protocol = p.protocol.to_ascii_uppercase();
+                ["TCP", "HTTP", "WS"].iter().any(|t| protocol.contains(t))
+            })
+            .map(|p| p.internal)
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        ports
     }
 
     /// The supervisor's self-stop: the single-flight client, its outcome as the lifecycle
