@@ -39,7 +39,12 @@ fn the_agent_stops_its_deployment_through_the_emulators_self_stop() {
         logs.contains("running on Edgegap") && logs.contains("ports=1"),
         "{logs}"
     );
-    assert!(logs.contains("self-stop accepted (status 20"), "{logs}");
+    // The emulator counted the one DELETE above; its SIGTERM may reach the agent before the
+    // 200 does, so the agent's "accepted" line is not always there.
+    assert!(
+        logs.contains("asking the platform to stop this deployment"),
+        "{logs}"
+    );
     assert!(
         !logs.contains("malformed platform variable"),
         "the emulator's env parses: {logs}"
