@@ -10,8 +10,14 @@ pub const SUCCESS: i32 = 0;
 /// Bad usage or configuration: an unknown flag, a malformed value, an unusable setting, an
 /// API address that cannot be bound. The game was not started.
 pub const USAGE: i32 = 64;
+/// `edgegap-agent self-stop`: the platform could not be reached in time (attempts or
+/// deadline exhausted); the deployment may still be running (`EX_UNAVAILABLE`).
+pub const SELF_STOP_GAVE_UP: i32 = 69;
 /// The agent itself failed (an OS call that cannot fail in a sane environment did).
 pub const INTERNAL: i32 = 70;
+/// `edgegap-agent self-stop`: the platform refused the request (401/403: wrong token), not
+/// retried (`EX_NOPERM`).
+pub const SELF_STOP_REJECTED: i32 = 77;
 /// The code the `--on-exit` policy sees for a game killed because its heartbeats stopped
 /// (`--heartbeat-timeout`), as `timeout(1)` reports a command that timed out.
 pub const HUNG: i32 = 124;
@@ -32,9 +38,17 @@ pub const TABLE: &[(&str, &str)] = &[
     ),
     (
         "64",
-        "bad usage or configuration (including an `--api-addr` that cannot be bound); the game was not started",
+        "bad usage or configuration (including an `--api-addr` that cannot be bound); the game was not started (`self-stop`: no usable ARBITRIUM_DELETE_URL/TOKEN)",
+    ),
+    (
+        "69",
+        "`self-stop`: the platform could not be reached before the attempts or the deadline ran out",
     ),
     ("70", "internal error of the agent"),
+    (
+        "77",
+        "`self-stop`: the platform refused the request (401/403), not retried",
+    ),
     (
         "126",
         "the command cannot be executed (permission denied, not an executable)",

@@ -14,6 +14,7 @@ pub mod exit_code;
 pub mod logging;
 #[allow(unsafe_code)]
 pub mod os;
+pub mod platform;
 pub mod supervisor;
 
 /// The address the local API listens on by default; its URL is given to the game as

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use edgegap_agent::api::{self, AgentStatus, ApiState, Metrics};
-use edgegap_agent::config::{Cli, ParseOutcome};
-use edgegap_agent::supervisor::machine::SelfStopResult;
+use edgegap_agent::config::{Cli, ParseOutcome, Subcommand};
+use edgegap_agent::platform::{self, Platform};
 use edgegap_agent::supervisor::{self, ApiLink, Launch};
 use edgegap_agent::{exit_code, logging, os};
 use tokio::sync::{mpsc, watch};
@@ -35,9 +35,12 @@ fn main() -> ExitCode {
     };
 
     // 3. Logging.
-    logging::init(&cli.logging);
+    logging::init(cli.logging());
 
-    // 4. One thread for async work (plus the signal thread): the agent must cost next to nothing.
+    // 4. The platform's ARBITRIUM_* variables, parsed once; malformed ones are warnings only.
+    let (platform_env, env_problems) = platform::load_env();
+
+    // 5. One thread for async work (plus the signal thread): the agent must cost next to nothing.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -50,8 +53,26 @@ fn main() -> ExitCode {
         }
     };
 
+    // `edgegap-agent self-stop`: one self-stop, its outcome as the exit code.
+    if let Some(Subcommand::SelfStop(command)) = &cli.subcommand {
+        return code(runtime.block_on(platform::run_self_stop_command(
+            platform_env,
+            env_problems,
+            &command.platform,
+        )));
+    }
+
+    // 6. The platform side: HTTP client, self-stop handle, the deployment as the env gives it.
+    let platform = match Platform::start(platform_env, env_problems, &cli.platform) {
+        Ok(platform) => platform,
+        Err(error) => {
+            tracing::error!("{error}");
+            return code(exit_code::USAGE);
+        }
+    };
+
     code(runtime.block_on(async {
-        // 5. The local API, bound before the game exists: the game never starts without it.
+        // 7. The local API, bound before the game exists: the game never starts without it.
         let bound = match api::bind(cli.api.api_addr).await {
             Ok(bound) => bound,
             Err(error) => {
@@ -66,17 +87,17 @@ fn main() -> ExitCode {
         let state = ApiState::new(
             command_tx,
             status_rx,
-            // The platform side will supply the real deployment context and the TCP ports
-            // with a check; until then the API serves a local-mode context.
-            serde_json::json!({"mode": "local"}),
+            // The deployment as the environment gives it (no secret in it). Merging the
+            // fetched context (`Platform::fetch_deployment`) needs the API to accept an update.
+            platform.deployment_json(),
             cli.api.api_token.clone(),
-            cli.api.ready_on_ports.then(Vec::new),
+            cli.api.ready_on_ports.then(|| platform.tcp_ports()),
             Arc::new(Metrics::default()),
         );
         // Serves until the process exits, through the game's grace period.
         tokio::spawn(bound.serve(Arc::new(state), std::future::pending()));
 
-        // 6. Start the game and run the match lifecycle to its end.
+        // 8. Start the game and run the match lifecycle to its end.
         let mut extra_env = vec![("EDGEGAP_AGENT_URL", url)];
         if let Some(token) = &cli.api.api_token {
             extra_env.push(("EDGEGAP_AGENT_API_TOKEN", token.expose().to_owned()));
@@ -87,9 +108,7 @@ fn main() -> ExitCode {
             end_on_log: cli.lifecycle.end_on_log.clone(),
             pre_stop: cli.lifecycle.pre_stop.clone().map(|hook| hook.0),
         };
-        let self_stop: supervisor::SelfStopCall = Box::new(|| {
-            Box::pin(async { SelfStopResult::Failed("not configured (local mode)".into()) })
-        });
+        let self_stop = platform.self_stop_call();
         let link = ApiLink {
             commands: command_rx,
             status: status_tx,

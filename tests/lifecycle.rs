@@ -49,8 +49,9 @@ fn a_clean_exit_under_the_default_policy_ends_the_match() {
         stderr.contains("match ended: the game exited with code 0"),
         "{stderr}"
     );
+    // The platform client's reason names what is missing after this.
     assert!(
-        stderr.contains("self-stop failed (not configured (local mode))"),
+        stderr.contains("self-stop failed (self-stop is not configured (local mode)"),
         "{stderr}"
     );
 }

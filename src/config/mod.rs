@@ -16,20 +16,26 @@ use nix::sys::signal::Signal;
 use tracing::level_filters::LevelFilter;
 
 use crate::api::ApiToken;
+use crate::platform::PlatformOptions;
 use crate::supervisor::machine::MachineOptions;
 
 pub use lifecycle::LifecycleOptions;
 pub use maps::{parse_duration, parse_signal, ExitCodeMap, SignalMap};
 
-/// `edgegap-agent [OPTIONS] -- <command> [args...]`
+/// `edgegap-agent [OPTIONS] -- <command> [args...]`, or `edgegap-agent self-stop [OPTIONS]`.
 #[derive(Debug, Parser)]
 #[command(
     name = "edgegap-agent",
     version,
     about = "Runs a game server on Edgegap: PID 1, signals, grace period, exit codes.",
-    after_help = "Every option can also be set through the environment variable shown with it."
+    after_help = "Every option can also be set through the environment variable shown with it.",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
 )]
 pub struct Cli {
+    #[command(subcommand)]
+    pub subcommand: Option<Subcommand>,
+
     #[command(flatten)]
     pub supervisor: SupervisorOptions,
 
@@ -42,9 +48,33 @@ pub struct Cli {
     #[command(flatten)]
     pub api: ApiOptions,
 
+    #[command(flatten)]
+    pub platform: PlatformOptions,
+
     /// The game server and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Subcommand {
+    /// Ask the platform to stop this deployment, once, with retries
+    ///
+    /// Sends `DELETE $ARBITRIUM_DELETE_URL` with `authorization: $ARBITRIUM_DELETE_TOKEN`.
+    /// Exit 0: accepted or already stopping (404); 77: refused (401/403), not retried;
+    /// 69: no answer before the attempts or the deadline ran out;
+    /// 64: ARBITRIUM_DELETE_URL/TOKEN missing or malformed, or a bad option.
+    SelfStop(SelfStopCommand),
+}
+
+/// The options of `edgegap-agent self-stop`.
+#[derive(Debug, Clone, Args)]
+pub struct SelfStopCommand {
+    #[command(flatten)]
+    pub platform: PlatformOptions,
+
+    #[command(flatten)]
+    pub logging: LoggingOptions,
 }
 
 /// How the game server is stopped and how its end is reported.
@@ -178,6 +208,14 @@ impl Cli {
         Ok(cli)
     }
 
+    /// The logging options of the mode that runs.
+    pub fn logging(&self) -> &LoggingOptions {
+        match &self.subcommand {
+            Some(Subcommand::SelfStop(command)) => &command.logging,
+            None => &self.logging,
+        }
+    }
+
     /// The options the lifecycle machine runs with.
     pub fn machine_options(&self) -> MachineOptions {
         let (s, l) = (&self.supervisor, &self.lifecycle);
@@ -198,6 +236,18 @@ impl Cli {
     }
 
     fn validate(&self) -> Result<(), String> {
+        let platform = match &self.subcommand {
+            Some(Subcommand::SelfStop(command)) => &command.platform,
+            None => &self.platform,
+        };
+        if let Err(error) = platform.self_stop.policy() {
+            return Err(format!(
+                "error: {error} (the --self-stop-* flags and their EDGEGAP_AGENT_SELF_STOP_* variables)\n"
+            ));
+        }
+        if self.subcommand.is_some() {
+            return Ok(());
+        }
         let s = &self.supervisor;
         if s.grace_period <= s.kill_margin {
             return Err(format!(

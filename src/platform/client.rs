@@ -1,0 +1,326 @@
+//! The HTTP client for platform calls and the one retry loop they share.
+//!
+//! Plain hyper HTTP/1.1 over tokio, one connection per attempt (a handful of calls per
+//! deployment need no pool). TLS is rustls (ring) with the embedded webpki roots, since the
+//! image has no CA bundle, plus the roots of `--ca-file` (for a local TLS platform in tests).
+//! Names resolve through [`super::dns::Resolver`], which needs no glibc NSS (the binary is
+//! static); IP literals are used as they are. This client never calls `getaddrinfo`, which
+//! keeps glibc's NSS, `dlopen` and iconv machinery out of the static binary. Redirects are
+//! not followed: the token is for the URL the platform gave and for no other.
+//!
+//! [`call_with_retry`] runs one call under a [`RetryPolicy`] and logs every attempt with its
+//! number, its status or error class and the next delay. The token goes into the
+//! `authorization` header here, and this is the only place any [`Secret`] is exposed.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::body::Bytes;
+use hyper::header::{HeaderValue, AUTHORIZATION, HOST, RETRY_AFTER, USER_AGENT};
+use hyper::{HeaderMap, Method, Request, StatusCode, Uri};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::RootCertStore;
+use tokio_rustls::TlsConnector;
+use tracing::{info, warn};
+
+use super::dns::Resolver;
+use super::retry::{GiveUpReason, JitterSource, Next, RetryPolicy};
+use super::secret::Secret;
+
+/// Bodies larger than this are refused (a context document is a few KB).
+const MAX_BODY: usize = 1 << 20;
+
+/// How platform calls reach the platform.
+#[derive(Debug, Clone, Default, Args)]
+pub struct HttpOptions {
+    /// A PEM file of extra CA certificates to trust besides the embedded web roots.
+    #[arg(long, env = "EDGEGAP_AGENT_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("--ca-file {path}: cannot read it: {source}")]
+    ReadCa {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("--ca-file {path}: expected PEM certificates ({detail})")]
+    BadCa { path: String, detail: String },
+    #[error("cannot set up TLS: {0}")]
+    Tls(String),
+}
+
+/// The client every platform call uses; cheap to clone.
+#[derive(Clone)]
+pub struct HttpClient {
+    tls: TlsConnector,
+    resolver: Resolver,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("resolver", &self.resolver)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds the client, resolving names with the system's `/etc/hosts` and `/etc/resolv.conf`.
+pub fn build_client(options: &HttpOptions) -> Result<HttpClient, ClientError> {
+    build_client_with_resolver(options, Resolver::system())
+}
+
+/// As [`build_client`], with the resolver given (tests pin names to 127.0.0.1).
+pub fn build_client_with_resolver(
+    options: &HttpOptions,
+    resolver: Resolver,
+) -> Result<HttpClient, ClientError> {
+    let mut roots = RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = &options.ca_file {
+        let shown = path.display().to_string();
+        let pem = std::fs::read(path).map_err(|source| ClientError::ReadCa {
+            path: shown.clone(),
+            source,
+        })?;
+        let bad = |detail: String| ClientError::BadCa {
+            path: shown.clone(),
+            detail,
+        };
+        let mut added = 0;
+        for certificate in CertificateDer::pem_slice_iter(&pem) {
+            let certificate = certificate.map_err(|e| bad(e.to_string()))?;
+            roots.add(certificate).map_err(|e| bad(e.to_string()))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(bad("no certificate found".to_owned()));
+        }
+    }
+    let config = super::tls::client_config(roots).map_err(|e| ClientError::Tls(e.to_string()))?;
+    Ok(HttpClient {
+        tls: TlsConnector::from(Arc::new(config)),
+        resolver,
+    })
+}
+
+/// One platform call: what it is (for the log), and where it goes.
+pub struct Call<'a> {
+    pub what: &'static str,
+    pub method: Method,
+    pub url: &'a Uri,
+    pub token: &'a Secret,
+}
+
+/// How a call ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallResult {
+    /// The platform gave a final answer (anything but 5xx and 429).
+    Answered {
+        status: StatusCode,
+        body: Vec<u8>,
+        attempts: u32,
+    },
+    /// No final answer within the policy's attempts and deadline.
+    GaveUp { attempts: u32, last_error: String },
+}
+
+/// 5xx and 429 are worth another try; everything else is the platform's final word.
+pub fn is_retryable(status: StatusCode) -> bool {
+    status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
+}
+
+/// Runs `call` until a final answer, the last attempt, or the deadline.
+pub async fn call_with_retry(
+    client: &HttpClient,
+    policy: &RetryPolicy,
+    jitter: &mut dyn JitterSource,
+    call: Call<'_>,
+) -> CallResult {
+    let what = call.what;
+    let start = Instant::now();
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let budget = policy.attempt_budget(start.elapsed());
+        let (failure, retry_after) = match tokio::time::timeout(budget, send(client, &call)).await {
+            Ok(Ok((status, _, body))) if !is_retryable(status) => {
+                info!(what, attempt, status = status.as_u16(), "platform answered");
+                return CallResult::Answered {
+                    status,
+                    body,
+                    attempts: attempt,
+                };
+            }
+            Ok(Ok((status, headers, _))) => {
+                (format!("status {}", status.as_u16()), retry_after(&headers))
+            }
+            Ok(Err(error)) => (error, None),
+            Err(_) => (format!("timeout after {}", show(budget)), None),
+        };
+        match policy.next(attempt, start.elapsed(), retry_after, jitter) {
+            Next::RetryAfter(delay) => {
+                warn!(
+                    what,
+                    attempt,
+                    error = %failure,
+                    retry_after_ms = retry_after.map(|d| d.as_millis() as u64),
+                    next_delay_ms = delay.as_millis() as u64,
+                    "attempt failed; retrying"
+                );
+                tokio::time::sleep(delay).await;
+            }
+            Next::GiveUp(reason) => {
+                let why = match reason {
+                    GiveUpReason::Attempts => format!("after {attempt} attempts"),
+                    GiveUpReason::Deadline => format!(
+                        "at the {} deadline, after {attempt} attempts",
+                        show(policy.deadline())
+                    ),
+                };
+                let last_error = format!("{failure}; gave up {why}");
+                warn!(what, attempt, error = %failure, "attempt failed; giving up {why}");
+                return CallResult::GaveUp {
+                    attempts: attempt,
+                    last_error,
+                };
+            }
+        }
+    }
+}
+
+/// One attempt: connect, send, read the status and the body (at most [`MAX_BODY`]).
+async fn send(
+    client: &HttpClient,
+    call: &Call<'_>,
+) -> Result<(StatusCode, HeaderMap, Vec<u8>), String> {
+    let url = call.url;
+    let https = url.scheme_str() == Some("https");
+    let host = url.host().ok_or("request error: the URL has no host")?;
+    let bare_host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let addresses = match bare_host.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => client
+            .resolver
+            .lookup(bare_host)
+            .await
+            .map_err(|e| format!("dns error: {e}"))?,
+    };
+    let stream = connect(&addresses, port).await?;
+    let mut token = HeaderValue::from_str(call.token.expose())
+        .map_err(|_| "request error: the token is not a valid header value".to_owned())?;
+    token.set_sensitive(true);
+    let authority = match url.port_u16() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    let path = url.path_and_query().map_or("/", |p| p.as_str());
+    let request = Request::builder()
+        .method(call.method.clone())
+        .uri(path)
+        .header(HOST, authority)
+        .header(
+            USER_AGENT,
+            concat!("edgegap-agent/", env!("CARGO_PKG_VERSION")),
+        )
+        .header(AUTHORIZATION, token)
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| format!("request error: {e}"))?;
+    if !https {
+        return exchange(TokioIo::new(stream), request).await;
+    }
+    let name = ServerName::try_from(bare_host.to_owned())
+        .map_err(|e| format!("tls error: {bare_host:?} is not a server name ({e})"))?;
+    let stream = client
+        .tls
+        .connect(name, stream)
+        .await
+        .map_err(|e| format!("tls error: {}", error_chain(&e)))?;
+    exchange(TokioIo::new(stream), request).await
+}
+
+/// Tries each address in turn.
+async fn connect(addresses: &[IpAddr], port: u16) -> Result<TcpStream, String> {
+    let mut last = "no address to connect to".to_owned();
+    for ip in addresses {
+        let address = SocketAddr::new(*ip, port);
+        match TcpStream::connect(address).await {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+            Err(error) => last = format!("{address}: {error}"),
+        }
+    }
+    Err(format!("connect error: {last}"))
+}
+
+/// HTTP/1.1 on one connection, driven in this task so that a timed-out attempt leaves
+/// nothing running behind it.
+async fn exchange<I>(
+    io: I,
+    request: Request<Empty<Bytes>>,
+) -> Result<(StatusCode, HeaderMap, Vec<u8>), String>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| format!("request error: {}", error_chain(&e)))?;
+    let response = async move {
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| format!("request error: {}", error_chain(&e)))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = Limited::new(response.into_body(), MAX_BODY)
+            .collect()
+            .await
+            .map_err(|e| format!("body error: {e}"))?
+            .to_bytes();
+        Ok((status, headers, body.to_vec()))
+    };
+    let mut response = pin!(response);
+    let mut connection = pin!(connection);
+    tokio::select! {
+        biased;
+        result = &mut response => result,
+        ended = &mut connection => match ended {
+            // The connection is done (e.g. `connection: close`): what it read is delivered.
+            Ok(()) => response.await,
+            Err(error) => Err(format!("request error: {}", error_chain(&error))),
+        },
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// `Retry-After` in its seconds form (the HTTP-date form is ignored: the backoff applies).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let text = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    text.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+fn show(duration: Duration) -> String {
+    humantime::format_duration(duration).to_string()
+}

@@ -1,0 +1,92 @@
+//! The deployment's context: `GET $ARBITRIUM_CONTEXT_URL` with `authorization:
+//! $ARBITRIUM_CONTEXT_TOKEN`, under the same retry policy as the self-stop.
+//!
+//! The document has the shape of the platform's deployment status (`fqdn`, `public_ip`,
+//! `ports` map, `location`, `tags`, ...). Every field is optional and unknown fields are
+//! ignored, so the agent keeps working when the platform adds some; a field of the wrong type
+//! makes the whole document malformed (reported, and the environment alone is served).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use hyper::{Method, Uri};
+use serde::Deserialize;
+
+use super::client::{call_with_retry, Call, CallResult, HttpClient};
+use super::env::Location;
+use super::retry::{JitterSource, RetryPolicy};
+use super::secret::Secret;
+
+/// The parts of the context document the agent uses.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Context {
+    pub request_id: Option<String>,
+    pub fqdn: Option<String>,
+    pub public_ip: Option<IpAddr>,
+    #[serde(default)]
+    pub ports: BTreeMap<String, ContextPort>,
+    pub location: Option<Location>,
+    pub tags: Option<Vec<String>>,
+}
+
+/// One port of the context document.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct ContextPort {
+    pub name: Option<String>,
+    pub internal: Option<u16>,
+    pub external: Option<u16>,
+    pub protocol: Option<String>,
+    pub link: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContextError {
+    #[error("the context cannot be fetched: ARBITRIUM_CONTEXT_URL and ARBITRIUM_CONTEXT_TOKEN are both needed")]
+    NotConfigured,
+    #[error("the platform refused the context request with status {status}")]
+    Rejected { status: u16 },
+    #[error("the context could not be fetched after {attempts} attempt(s): {last_error}")]
+    GaveUp { attempts: u32, last_error: String },
+    #[error("the context document is malformed: {0}")]
+    Malformed(String),
+}
+
+impl Context {
+    /// Parses a context document.
+    pub fn parse(body: &[u8]) -> Result<Context, ContextError> {
+        serde_json::from_slice(body).map_err(|e| ContextError::Malformed(e.to_string()))
+    }
+}
+
+/// Fetches and parses the context document. `url` and `token` come from the environment
+/// (`None` when absent or malformed there).
+pub async fn fetch_context(
+    client: &HttpClient,
+    policy: &RetryPolicy,
+    jitter: &mut dyn JitterSource,
+    url: Option<&Uri>,
+    token: Option<&Secret>,
+) -> Result<Context, ContextError> {
+    let (Some(url), Some(token)) = (url, token) else {
+        return Err(ContextError::NotConfigured);
+    };
+    let call = Call {
+        what: "context fetch",
+        method: Method::GET,
+        url,
+        token,
+    };
+    match call_with_retry(client, policy, jitter, call).await {
+        CallResult::Answered { status, body, .. } if status.is_success() => Context::parse(&body),
+        CallResult::Answered { status, .. } => Err(ContextError::Rejected {
+            status: status.as_u16(),
+        }),
+        CallResult::GaveUp {
+            attempts,
+            last_error,
+        } => Err(ContextError::GaveUp {
+            attempts,
+            last_error,
+        }),
+    }
+}

@@ -1,0 +1,190 @@
+//! A fake Edgegap platform for component and black-box tests, on 127.0.0.1:0.
+//!
+//! It records every request (method, path, headers, arrival time on the tokio clock) and
+//! answers from a script: queued replies first (`fail N times`), then a default reply. A
+//! reply can be a status (with an optional `Retry-After` and body), or a hang that never
+//! answers. Include it with `#[path = "support/fake_platform.rs"] mod fake_platform;`.
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+
+/// What the fake answers to one request.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    Status(u16),
+    /// A status with a `Retry-After` header of this text (e.g. "3").
+    RetryAfter(u16, String),
+    /// A status with a JSON body.
+    Json(u16, String),
+    /// Never answer (the connection stays open).
+    Hang,
+}
+
+/// One request as the fake saw it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub at: Instant,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
+#[derive(Default)]
+struct State {
+    script: VecDeque<Reply>,
+    default: Option<Reply>,
+    requests: Vec<Recorded>,
+}
+
+#[derive(Clone)]
+pub struct FakePlatform {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    scheme: &'static str,
+}
+
+impl FakePlatform {
+    /// Starts the fake on the current tokio runtime; it answers 200 until told otherwise.
+    pub async fn start() -> FakePlatform {
+        Self::serve(None).await
+    }
+
+    /// As [`FakePlatform::start`], over TLS.
+    pub async fn start_tls() -> FakePlatform {
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        use tokio_rustls::rustls::{crypto::ring, ServerConfig};
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/");
+        let certs = CertificateDer::pem_file_iter(format!("{dir}test_platform_cert.pem"))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(format!("{dir}test_platform_key.pem")).unwrap();
+        let config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        Self::serve(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
+    }
+
+    async fn serve(tls: Option<tokio_rustls::TlsAcceptor>) -> FakePlatform {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = Arc::clone(&state);
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let state = Arc::clone(&shared);
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |request| answer(Arc::clone(&state), request));
+                    let http = hyper::server::conn::http1::Builder::new();
+                    let _ = match tls {
+                        None => http.serve_connection(TokioIo::new(stream), service).await,
+                        Some(tls) => match tls.accept(stream).await {
+                            Ok(stream) => {
+                                http.serve_connection(TokioIo::new(stream), service).await
+                            }
+                            Err(_) => return,
+                        },
+                    };
+                });
+            }
+        });
+        FakePlatform {
+            addr,
+            state,
+            scheme,
+        }
+    }
+
+    /// Queues replies to give, in order, before the default.
+    pub fn script(&self, replies: impl IntoIterator<Item = Reply>) -> &Self {
+        self.state.lock().unwrap().script.extend(replies);
+        self
+    }
+
+    /// Fails the next `n` requests with `status`.
+    pub fn fail_times(&self, n: usize, status: u16) -> &Self {
+        self.script(std::iter::repeat_n(Reply::Status(status), n))
+    }
+
+    /// The reply once the script is used up (200 by default).
+    pub fn set_default(&self, reply: Reply) -> &Self {
+        self.state.lock().unwrap().default = Some(reply);
+        self
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}://{}{path}", self.scheme, self.addr)
+    }
+}
+
+async fn answer(
+    state: Arc<Mutex<State>>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let reply = {
+        let mut state = state.lock().unwrap();
+        state.requests.push(Recorded {
+            method: request.method().to_string(),
+            path: request.uri().path().to_owned(),
+            headers: request
+                .headers()
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+                .collect(),
+            at: Instant::now(),
+        });
+        match state.script.pop_front() {
+            Some(reply) => reply,
+            None => state.default.clone().unwrap_or(Reply::Status(200)),
+        }
+    };
+    let response = Response::builder();
+    let response = match reply {
+        Reply::Status(status) => response
+            .status(status)
+            .body(Full::new(Bytes::from_static(b"{}"))),
+        Reply::RetryAfter(status, after) => response
+            .status(status)
+            .header("retry-after", after)
+            .body(Full::new(Bytes::new())),
+        Reply::Json(status, body) => response
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body))),
+        Reply::Hang => std::future::pending().await,
+    };
+    Ok(response.unwrap())
+}
