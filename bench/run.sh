@@ -6,8 +6,13 @@ cd "$(dirname "$0")/.."
 if [ ! -x /usr/bin/tini ] || [ ! -x /usr/bin/tini-static ] || [ ! -x /usr/bin/dumb-init ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tini dumb-init
 fi
+# The shipped agent, built alone (see benches/wrap.rs), for the size figure.
+cargo build --release --bin edgegap-agent
+shipped=$(mktemp)
+cp target/x86_64-unknown-linux-gnu/release/edgegap-agent "$shipped"
+export SHIPPED_AGENT=$shipped
 table=$(mktemp)
-trap 'rm -f "$table"' EXIT
+trap 'rm -f "$table" "$shipped"' EXIT
 cargo bench --bench wrap 2>/dev/null | tee "$table"
 {
     echo
