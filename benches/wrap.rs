@@ -210,7 +210,9 @@ fn stop_latency(prefix: &[&str], runs: u64) -> Duration {
 /// The shipped agent's size: bench/run.sh builds it alone (a bench build adds the
 /// dev-dependencies' features to the binary it runs) and names it in `SHIPPED_AGENT`.
 fn shipped_agent_size() -> u64 {
-    std::env::var("SHIPPED_AGENT").map(|path| size_of(&path)).unwrap_or_else(|_| size_of(AGENT))
+    std::env::var("SHIPPED_AGENT")
+        .map(|path| size_of(&path))
+        .unwrap_or_else(|_| size_of(AGENT))
 }
 
 fn size_of(path: &str) -> u64 {

@@ -84,18 +84,33 @@ fn main() -> ExitCode {
         tracing::info!(addr = %bound.local_addr(), url = %url, "local API listening");
         let (status_tx, status_rx) = watch::channel(AgentStatus::starting());
         let (command_tx, command_rx) = mpsc::unbounded_channel();
-        let state = ApiState::new(
+        let metrics = Arc::new(Metrics::default());
+        let state = Arc::new(ApiState::new(
             command_tx,
             status_rx,
-            // The deployment as the environment gives it (no secret in it). Merging the
-            // fetched context (`Platform::fetch_deployment`) needs the API to accept an update.
+            // The deployment as the environment gives it (no secret in it)...
             platform.deployment_json(),
             cli.api.api_token.clone(),
             cli.api.ready_on_ports.then(|| platform.tcp_ports()),
-            Arc::new(Metrics::default()),
-        );
+            Arc::clone(&metrics),
+        ));
         // Serves until the process exits, through the game's grace period.
-        tokio::spawn(bound.serve(Arc::new(state), std::future::pending()));
+        tokio::spawn(bound.serve(Arc::clone(&state), std::future::pending()));
+        let platform = Arc::new(platform);
+        if platform.has_context() {
+            // ...merged with the platform's context once fetched (in the background: the game
+            // does not wait for metadata).
+            let (platform, state) = (Arc::clone(&platform), Arc::clone(&state));
+            tokio::spawn(async move {
+                let deployment = platform.fetch_deployment().await;
+                match serde_json::to_value(&deployment) {
+                    Ok(value) => state.set_deployment(value),
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot serve the fetched deployment context")
+                    }
+                }
+            });
+        }
 
         // 8. Start the game and run the match lifecycle to its end.
         let mut extra_env = vec![("EDGEGAP_AGENT_URL", url)];
@@ -108,7 +123,7 @@ fn main() -> ExitCode {
             end_on_log: cli.lifecycle.end_on_log.clone(),
             pre_stop: cli.lifecycle.pre_stop.clone().map(|hook| hook.0),
         };
-        let self_stop = platform.self_stop_call();
+        let self_stop = platform.self_stop_call(metrics);
         let link = ApiLink {
             commands: command_rx,
             status: status_tx,

@@ -2,6 +2,9 @@
 //! `ARBITRIUM_*` environment, the game's clean exit ends the match, the agent sends the one
 //! DELETE with the injected token, and the emulator stops the deployment (SIGTERM).
 
+#[allow(dead_code)]
+#[path = "support/http.rs"]
+mod http;
 mod support;
 
 use serde_json::json;
@@ -58,4 +61,51 @@ fn the_agent_stops_its_deployment_through_the_emulators_self_stop() {
         .collect();
     assert!(!agent_lines.is_empty(), "{logs}");
     assert!(agent_lines.iter().all(|l| !l.contains(&token)), "{logs}");
+}
+
+/// The deployment the API serves starts as the environment's view and is then merged with
+/// the platform's context (fetched from `ARBITRIUM_CONTEXT_URL` with its token): the `fqdn`
+/// only the context has appears, and no token ever does.
+#[test]
+fn the_api_serves_the_deployment_merged_with_the_fetched_context() {
+    let emu = Emu::start(&[]);
+    let command = [AGENT, "--api-addr", "127.0.0.1:0", "--", FAKE_GAME];
+    let command: Vec<&str> = command
+        .into_iter()
+        .chain([
+            "--print-env",
+            "EDGEGAP_AGENT_URL",
+            "--print-env",
+            "ARBITRIUM_CONTEXT_TOKEN",
+        ])
+        .collect();
+    let ports = json!([{"port": 7777, "protocol": "UDP", "name": "game-port"}]);
+    let app = emu.app_with_version(json!({ "command": command, "ports": ports }));
+    let id = emu.deploy(&app, json!({}));
+    let url = emu.printed_env(&id, "EDGEGAP_AGENT_URL");
+    let addr: std::net::SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+    let context_token = emu.printed_env(&id, "ARBITRIUM_CONTEXT_TOKEN");
+
+    let mut deployment = serde_json::Value::Null;
+    let merged = support::wait_until(DEADLINE, || {
+        deployment = http::get(addr, "/v1/deployment").json();
+        deployment["fqdn"].is_string()
+    });
+    assert!(merged, "the context was not merged: {deployment}");
+    assert_eq!(deployment["request_id"], id.as_str());
+    assert_eq!(deployment["ports"][0]["name"], "game-port");
+    assert!(!deployment.to_string().contains(&context_token));
+    let logs = emu.logs(&id)["logs"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        !logs
+            .lines()
+            .filter(|l| l.starts_with("[edgegap-agent]"))
+            .any(|l| l.contains(&context_token)),
+        "{logs}"
+    );
+    emu.call("DELETE", &format!("/v1/stop/{id}"), None);
+    emu.wait_status(&id, "Status.TERMINATED", DEADLINE);
 }

@@ -85,6 +85,13 @@ impl Metrics {
         }
     }
 
+    /// How many self-stop attempts ended with `outcome` (for tests and logs).
+    pub fn self_stop_attempts(&self, outcome: SelfStopAttempt) -> u64 {
+        self.self_stop
+            .get(outcome as usize)
+            .map_or(0, |counter| counter.load(Ordering::Relaxed))
+    }
+
     /// How many requests to `route` were answered with `status` (for tests and logs).
     pub fn requests(&self, route: Route, status: u16) -> u64 {
         let slot = STATUS_CODES.iter().position(|&code| code == status);

@@ -109,7 +109,7 @@ where
         ),
         (&Method::GET, Route::Healthz) => healthz(state),
         (&Method::GET, Route::Readyz) => readyz(state).await,
-        (&Method::GET, Route::Deployment) => json_response(StatusCode::OK, &state.deployment),
+        (&Method::GET, Route::Deployment) => json_response(StatusCode::OK, &state.deployment()),
         (&Method::GET, Route::Status) => status(state),
         (&Method::GET, Route::Players) => players(state),
         (&Method::GET, Route::Metrics) => metrics(state),

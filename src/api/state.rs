@@ -13,7 +13,7 @@
 //!   supervisor's count (in `AgentStatus::players`, for the idle timeout) follows it exactly.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -209,8 +209,9 @@ impl std::fmt::Debug for ApiToken {
 pub struct ApiState {
     pub commands: mpsc::UnboundedSender<ApiCommand>,
     pub status: watch::Receiver<AgentStatus>,
-    /// The deployment context served by `GET /v1/deployment` (never holds a token).
-    pub deployment: Arc<Value>,
+    /// The deployment context served by `GET /v1/deployment` (never holds a token): the
+    /// environment's view at first, replaced once the platform's context has been fetched.
+    deployment: RwLock<Arc<Value>>,
     pub token: Option<ApiToken>,
     /// `--ready-on-ports`: the internal TCP ports probed by `GET /readyz`; `None` when off.
     pub ready_ports: Option<Vec<u16>>,
@@ -233,12 +234,30 @@ impl ApiState {
         ApiState {
             commands,
             status,
-            deployment: Arc::new(deployment),
+            deployment: RwLock::new(Arc::new(deployment)),
             token,
             ready_ports,
             metrics,
             players: Mutex::new(BTreeSet::new()),
         }
+    }
+
+    /// The deployment context as `GET /v1/deployment` serves it now.
+    pub fn deployment(&self) -> Arc<Value> {
+        self.deployment
+            .read()
+            .map(|d| Arc::clone(&d))
+            .unwrap_or_else(|poisoned| Arc::clone(&poisoned.into_inner()))
+    }
+
+    /// Replaces the deployment context (tokens stripped, as in [`ApiState::new`]).
+    pub fn set_deployment(&self, mut deployment: Value) {
+        strip_tokens(&mut deployment);
+        let mut slot = self
+            .deployment
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *slot = Arc::new(deployment);
     }
 
     /// The connected players. A panic while holding the lock cannot leave the set half-changed

@@ -18,11 +18,13 @@ pub mod secret;
 pub mod self_stop;
 mod tls;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 use tracing::{info, warn};
 
+use crate::api::{Metrics, SelfStopAttempt};
 use crate::config::parse_duration;
 pub use client::{build_client, ClientError, HttpClient, HttpOptions};
 pub use context::{fetch_context, Context, ContextError};
@@ -176,13 +178,24 @@ impl Platform {
     }
 
     /// The supervisor's self-stop: the single-flight client, its outcome as the lifecycle
-    /// machine's result (accepted or already gone: the platform's SIGTERM will come).
-    pub fn self_stop_call(&self) -> crate::supervisor::SelfStopCall {
+    /// machine's result (accepted or already gone: the platform's SIGTERM will come), and its
+    /// attempts counted in `metrics` (`GET /metrics`).
+    pub fn self_stop_call(&self, metrics: Arc<Metrics>) -> crate::supervisor::SelfStopCall {
         let handle = self.self_stop.clone();
         Box::new(move || {
             let handle = handle.clone();
-            Box::pin(async move { handle.stop().await.into() })
+            let metrics = Arc::clone(&metrics);
+            Box::pin(async move {
+                let outcome = handle.stop().await;
+                record_attempts(&metrics, &outcome);
+                outcome.into()
+            })
         })
+    }
+
+    /// Whether `ARBITRIUM_CONTEXT_URL` and its token are both set.
+    pub fn has_context(&self) -> bool {
+        self.env.context_url.is_some() && self.env.context_token.is_some()
     }
 
     /// "The deployment" for the API: the environment's view, merged with the context when
@@ -210,6 +223,29 @@ impl Platform {
     }
 }
 
+/// Counts a finished sequence's attempts by outcome: every attempt before the last was a
+/// retryable failure (the only kind that is retried); the last one ended it.
+fn record_attempts(metrics: &Metrics, outcome: &SelfStopOutcome) {
+    let (retried, last) = match outcome {
+        SelfStopOutcome::Accepted { attempts, .. } => {
+            (attempts.saturating_sub(1), Some(SelfStopAttempt::Accepted))
+        }
+        SelfStopOutcome::AlreadyGone { attempts } => (
+            attempts.saturating_sub(1),
+            Some(SelfStopAttempt::AlreadyStopping),
+        ),
+        SelfStopOutcome::Rejected { .. } => (0, Some(SelfStopAttempt::Fatal)),
+        SelfStopOutcome::GaveUp { attempts, .. } => (*attempts, None),
+        SelfStopOutcome::NotConfigured { .. } => (0, None),
+    };
+    for _ in 0..retried {
+        metrics.record_self_stop(SelfStopAttempt::Retryable);
+    }
+    if let Some(last) = last {
+        metrics.record_self_stop(last);
+    }
+}
+
 /// `edgegap-agent self-stop`: one self-stop from a shell; returns the exit code.
 pub async fn run_self_stop_command(
     env: PlatformEnv,
@@ -224,4 +260,51 @@ pub async fn run_self_stop_command(
         }
     };
     platform.self_stop.stop().await.exit_code()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(outcome: SelfStopOutcome) -> [u64; 4] {
+        let metrics = Metrics::default();
+        record_attempts(&metrics, &outcome);
+        [
+            SelfStopAttempt::Accepted,
+            SelfStopAttempt::AlreadyStopping,
+            SelfStopAttempt::Retryable,
+            SelfStopAttempt::Fatal,
+        ]
+        .map(|kind| metrics.self_stop_attempts(kind))
+    }
+
+    #[test]
+    fn every_attempt_of_a_sequence_is_counted_by_its_outcome() {
+        assert_eq!(
+            counts(SelfStopOutcome::Accepted {
+                status: 200,
+                attempts: 6
+            }),
+            [1, 0, 5, 0]
+        );
+        assert_eq!(
+            counts(SelfStopOutcome::AlreadyGone { attempts: 1 }),
+            [0, 1, 0, 0]
+        );
+        assert_eq!(
+            counts(SelfStopOutcome::Rejected { status: 401 }),
+            [0, 0, 0, 1]
+        );
+        let gave_up = SelfStopOutcome::GaveUp {
+            attempts: 4,
+            last_error: "timeout".into(),
+        };
+        assert_eq!(counts(gave_up), [0, 0, 4, 0]);
+        assert_eq!(
+            counts(SelfStopOutcome::NotConfigured {
+                reason: "local".into()
+            }),
+            [0; 4]
+        );
+    }
 }
