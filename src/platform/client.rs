@@ -321,6 +321,22 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     text.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
+/// A duration for a log line, to the nearest millisecond: an attempt cut to what is left of
+/// the deadline would otherwise read "1s 999ms 999us 830ns".
 fn show(duration: Duration) -> String {
-    humantime::format_duration(duration).to_string()
+    let millis = duration.as_nanos().saturating_add(500_000) / 1_000_000;
+    let millis = u64::try_from(millis).unwrap_or(u64::MAX);
+    humantime::format_duration(Duration::from_millis(millis)).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_log_lines_are_shown_to_the_millisecond() {
+        assert_eq!(show(Duration::from_nanos(1_999_999_830)), "2s");
+        assert_eq!(show(Duration::from_micros(400_400)), "400ms");
+        assert_eq!(show(Duration::from_millis(1_250)), "1s 250ms");
+    }
 }

@@ -2,21 +2,27 @@
 //!
 //! It records every request (method, path, headers, arrival time on the tokio clock) and
 //! answers from a script: queued replies first (`fail N times`), then a default reply. A
-//! reply can be a status (with an optional `Retry-After` and body), or a hang that never
-//! answers. Include it with `#[path = "support/fake_platform.rs"] mod fake_platform;`.
+//! reply can be a status (with an optional `Retry-After` and body), a status sent only after
+//! a delay, or a hang that never answers. Faults below HTTP: a port that refuses connections
+//! for a while before it listens ([`FakePlatform::start_down_for`]), TLS handshakes counted
+//! when they fail ([`FakePlatform::failed_handshakes`]), and a server that answers every
+//! connection with garbage ([`FakePlatform::start_garbage`]). Include it with
+//! `#[path = "support/fake_platform.rs"] mod fake_platform;`.
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::time::Instant;
 
 /// What the fake answers to one request.
@@ -29,6 +35,8 @@ pub enum Reply {
     Json(u16, String),
     /// Never answer (the connection stays open).
     Hang,
+    /// This status, with an empty JSON body, once this long has passed.
+    Delayed(Duration, u16),
 }
 
 /// One request as the fake saw it.
@@ -54,6 +62,18 @@ struct State {
     script: VecDeque<Reply>,
     default: Option<Reply>,
     requests: Vec<Recorded>,
+    /// When the port started to accept connections.
+    up_at: Option<Instant>,
+    connections: usize,
+    failed_handshakes: usize,
+}
+
+/// What the fake speaks on its connections.
+#[derive(Clone)]
+enum Mode {
+    Http(Option<tokio_rustls::TlsAcceptor>),
+    /// A few bytes that are neither HTTP nor TLS, then close.
+    Garbage,
 }
 
 #[derive(Clone)]
@@ -66,7 +86,20 @@ pub struct FakePlatform {
 impl FakePlatform {
     /// Starts the fake on the current tokio runtime; it answers 200 until told otherwise.
     pub async fn start() -> FakePlatform {
-        Self::serve(None).await
+        Self::serve(Mode::Http(None), None).await
+    }
+
+    /// As [`FakePlatform::start`], but for the first `window` the port is bound and not
+    /// listening, so connections to it are refused (as while the platform's API is down);
+    /// then it listens. The port is held the whole time, so nothing else can take it.
+    pub async fn start_down_for(window: Duration) -> FakePlatform {
+        Self::serve(Mode::Http(None), Some(window)).await
+    }
+
+    /// A server that writes garbage on every connection and closes it: neither a TLS
+    /// handshake nor an HTTP answer ever succeeds. Its connections are counted.
+    pub async fn start_garbage() -> FakePlatform {
+        Self::serve(Mode::Garbage, None).await
     }
 
     /// As [`FakePlatform::start`], over TLS.
@@ -86,35 +119,44 @@ impl FakePlatform {
             .with_no_client_auth()
             .with_single_cert(certs, key)
             .unwrap();
-        Self::serve(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
+        let tls = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        Self::serve(Mode::Http(Some(tls)), None).await
     }
 
-    async fn serve(tls: Option<tokio_rustls::TlsAcceptor>) -> FakePlatform {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let addr = listener.local_addr().unwrap();
+    async fn serve(mode: Mode, down_for: Option<Duration>) -> FakePlatform {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+        let addr = socket.local_addr().unwrap();
+        let scheme = match &mode {
+            Mode::Http(Some(_)) => "https",
+            _ => "http",
+        };
         let state = Arc::new(Mutex::new(State::default()));
+        // Listening now, unless the port is to refuse connections for a while first.
+        let listening = match down_for {
+            None => {
+                state.lock().unwrap().up_at = Some(Instant::now());
+                Ok(socket.listen(1024).unwrap())
+            }
+            Some(window) => Err((socket, window)),
+        };
         let shared = Arc::clone(&state);
         tokio::spawn(async move {
+            let listener: TcpListener = match listening {
+                Ok(listener) => listener,
+                Err((socket, window)) => {
+                    tokio::time::sleep(window).await;
+                    let listener = socket.listen(1024).unwrap();
+                    shared.lock().unwrap().up_at = Some(Instant::now());
+                    listener
+                }
+            };
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let state = Arc::clone(&shared);
-                let tls = tls.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |request| answer(Arc::clone(&state), request));
-                    let http = hyper::server::conn::http1::Builder::new();
-                    let _ = match tls {
-                        None => http.serve_connection(TokioIo::new(stream), service).await,
-                        Some(tls) => match tls.accept(stream).await {
-                            Ok(stream) => {
-                                http.serve_connection(TokioIo::new(stream), service).await
-                            }
-                            Err(_) => return,
-                        },
-                    };
-                });
+                shared.lock().unwrap().connections += 1;
+                tokio::spawn(serve_connection(Arc::clone(&shared), mode.clone(), stream));
             }
         });
         FakePlatform {
@@ -145,9 +187,50 @@ impl FakePlatform {
         self.state.lock().unwrap().requests.clone()
     }
 
+    /// When the port began to accept connections (`None` while it still refuses them).
+    pub fn up_at(&self) -> Option<Instant> {
+        self.state.lock().unwrap().up_at
+    }
+
+    /// Connections accepted, whatever became of them.
+    pub fn connections(&self) -> usize {
+        self.state.lock().unwrap().connections
+    }
+
+    /// TLS handshakes that failed (e.g. the client did not trust the certificate).
+    pub fn failed_handshakes(&self) -> usize {
+        self.state.lock().unwrap().failed_handshakes
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}://{}{path}", self.scheme, self.addr)
     }
+}
+
+async fn serve_connection(state: Arc<Mutex<State>>, mode: Mode, mut stream: tokio::net::TcpStream) {
+    let tls = match mode {
+        Mode::Http(tls) => tls,
+        Mode::Garbage => {
+            let _ = stream
+                .write_all(b"GARBAGE: neither TLS nor HTTP\r\n\r\n")
+                .await;
+            let _ = stream.shutdown().await;
+            return;
+        }
+    };
+    let shared = Arc::clone(&state);
+    let service = service_fn(move |request| answer(Arc::clone(&shared), request));
+    let http = hyper::server::conn::http1::Builder::new();
+    let _ = match tls {
+        None => http.serve_connection(TokioIo::new(stream), service).await,
+        Some(tls) => match tls.accept(stream).await {
+            Ok(stream) => http.serve_connection(TokioIo::new(stream), service).await,
+            Err(_) => {
+                state.lock().unwrap().failed_handshakes += 1;
+                return;
+            }
+        },
+    };
 }
 
 async fn answer(
@@ -185,6 +268,12 @@ async fn answer(
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(body))),
         Reply::Hang => std::future::pending().await,
+        Reply::Delayed(after, status) => {
+            tokio::time::sleep(after).await;
+            response
+                .status(status)
+                .body(Full::new(Bytes::from_static(b"{}")))
+        }
     };
     Ok(response.unwrap())
 }

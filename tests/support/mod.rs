@@ -61,8 +61,18 @@ pub fn agent_command() -> Command {
 /// Starts the agent (its API on a free port) around the fake game with `game_args`; the game
 /// prints the `EDGEGAP_AGENT_URL` it was given, which tells the test the API's address.
 pub fn start_with_api(agent_args: &[&str], game_args: &[&str]) -> (Running, std::net::SocketAddr) {
+    start_with_api_env(&[], agent_args, game_args)
+}
+
+/// As [`start_with_api`], with `env` added to the agent's environment (e.g. `ARBITRIUM_*`).
+pub fn start_with_api_env(
+    env: &[(&str, &str)],
+    agent_args: &[&str],
+    game_args: &[&str],
+) -> (Running, std::net::SocketAddr) {
     let mut command = agent_command();
     command
+        .envs(env.iter().copied())
         .args(agent_args)
         .args(["--", FAKE_GAME, "--print-env", "EDGEGAP_AGENT_URL"])
         .args(game_args);
@@ -189,6 +199,20 @@ impl Running {
     pub fn wait_ready(&mut self) -> Pid {
         let line = self.wait_line("READY pid=");
         Pid::from_raw(line["READY pid=".len()..].trim().parse().unwrap())
+    }
+
+    /// Every stdout line: those seen so far and the rest up to the end of the stream (call
+    /// it after the exit; bounded, since a leftover grandchild may hold the pipe open).
+    pub fn all_stdout(&mut self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(line) => self.stdout_seen.push(line),
+                Err(_) => break,
+            }
+        }
+        self.stdout_seen.join("\n")
     }
 
     pub fn stderr(&self) -> String {
