@@ -110,3 +110,11 @@ bp=$(mean "${BARE_P99[@]}"); ap=$(mean "${AGENT_P99[@]}")
 echo "== mean: bare-hyper $b req/s p99 ${bp}us; agent $a req/s p99 ${ap}us"
 awk -v a="$a" -v b="$b" -v ap="$ap" -v bp="$bp" \
     'BEGIN { printf "== throughput ratio agent/bare = %.2f (target >= 0.8); p99 ratio agent/bare = %.2f\n", a / b, ap / bp }'
+
+# The Markdown table bench/run.sh puts in the README.
+echo
+echo "| \`GET /healthz\`, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, mean of $ROUNDS rounds | bare hyper | edgegap-agent | agent / bare | target |"
+echo "|---|---|---|---|---|"
+awk -v a="$a" -v b="$b" 'BEGIN { printf "| throughput | %d req/s | %d req/s | **%.2f×** | ≥ 0.8× |\n", b, a, a / b }'
+awk -v ap="$ap" -v bp="$bp" 'BEGIN { printf "| p99 latency | %d µs | %d µs | %.2f× | |\n", bp, ap, ap / bp }'
+echo "| agent RSS after the load | | $(rss_kib "$AGENT_PID") KiB | | |"

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Runs the benchmarks and writes their tables into README.md between the bench markers.
+# Runs every benchmark (benches/wrap.rs: the agent vs tini and dumb-init; benches/lifecycle.rs:
+# match end to DELETE; bench/api.sh: /healthz vs a bare hyper server) and writes their tables
+# into README.md between the bench markers. Loopback only, bounded in time.
 # BENCH_RUNS=N sets the number of runs per measure (default 300).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x /usr/bin/tini ] || [ ! -x /usr/bin/tini-static ] || [ ! -x /usr/bin/dumb-init ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tini dumb-init
+if [ ! -x /usr/bin/tini ] || [ ! -x /usr/bin/tini-static ] || [ ! -x /usr/bin/dumb-init ] || ! command -v wrk >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tini dumb-init wrk
 fi
 # The shipped agent, built alone (see benches/wrap.rs), for the size figure.
 cargo build --release --bin edgegap-agent
@@ -13,10 +15,16 @@ cp target/x86_64-unknown-linux-gnu/release/edgegap-agent "$shipped"
 export SHIPPED_AGENT=$shipped
 table=$(mktemp)
 trap 'rm -f "$table" "$shipped"' EXIT
-cargo bench --bench wrap 2>/dev/null | tee "$table"
+{
+    cargo bench --bench wrap 2>/dev/null
+    echo
+    cargo bench --bench lifecycle 2>/dev/null
+    echo
+    bench/api.sh | grep '^|'
+} | tee "$table"
 {
     echo
-    echo "Measured on $(nproc) cores, $(date -u +%Y-%m-%d), with \`bench/run.sh\`:"
+    echo "Measured on $(nproc) cores, $(date -u +%Y-%m-%d), with \`bench/run.sh\` (BENCH_RUNS=${BENCH_RUNS:-300}, IDLE_SECONDS=${IDLE_SECONDS:-60}):"
     echo
     cat "$table"
     echo
