@@ -88,6 +88,9 @@ fn a_docker_deployment_runs_the_image_and_stops_with_grace() {
     }));
     let id = emu.deploy(&stubborn, json!({}));
     emu.wait_status(&id, "Status.READY", DEADLINE);
+    // The game's own READY line: its SIGTERM handling is set up (the platform's READY, with
+    // no port to check, can come first).
+    emu.wait_log_line(&id, "READY");
     let asked = Instant::now();
     assert_eq!(
         emu.call("DELETE", &format!("/v1/stop/{id}"), None).status,

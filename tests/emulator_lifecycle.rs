@@ -218,6 +218,9 @@ fn a_game_ignoring_sigterm_is_killed_at_the_grace_period() {
         &["--ignore-term", "--record-signals", "-"],
     );
     emu.wait_status(&id, "Status.READY", DEADLINE);
+    // The platform's READY (no port to check) can come before the game has set up its
+    // SIGTERM handling; the game's own READY line says it has.
+    emu.wait_log_line(&id, "READY");
     let asked = Instant::now();
     let resp = emu.call("DELETE", &format!("/v1/stop/{id}"), None);
     assert_eq!(resp.status, 200, "{}", resp.body);
