@@ -90,7 +90,13 @@ struct Driver {
     status: watch::Sender<AgentStatus>,
     /// When the current stop's kill timer fires (kept after it fired, for the status).
     kill_deadline: Option<Instant>,
+    /// The tasks passing the game's (and the hook's) output through, when it is piped.
+    output_tasks: Vec<tokio::task::JoinHandle<()>>,
 }
+
+/// How long the agent waits, once the game has ended, for the rest of its piped output: a
+/// grandchild that keeps the pipe open must not hold the agent's exit back.
+const OUTPUT_DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Runs the game server to its end and returns the agent's exit code. The handled signals
 /// must already be blocked in every thread ([`os::block_handled_signals`]).
@@ -124,6 +130,7 @@ pub async fn run(
         self_stop,
         status,
         kill_deadline: None,
+        output_tasks: Vec::new(),
     };
     // The first start is not retried: a game that cannot start is the agent's failure.
     let mut queue = VecDeque::from([driver.spawn_game()?]);
@@ -138,6 +145,7 @@ pub async fn run(
                     // Reap whatever else already ended, so nothing is left as a zombie.
                     driver.reap(&mut queue);
                     driver.publish();
+                    driver.drain_output().await;
                     info!(code, "exiting");
                     return Ok(code);
                 }
@@ -226,6 +234,23 @@ impl Driver {
             Action::Exit(code) => return Some(code),
         }
         None
+    }
+
+    /// Waits (at most [`OUTPUT_DRAIN_LIMIT`]) for the piped output to reach its end, so the
+    /// game's last lines are passed on before the agent exits.
+    async fn drain_output(&mut self) {
+        let tasks = std::mem::take(&mut self.output_tasks);
+        if tasks.is_empty() {
+            return;
+        }
+        let all = async {
+            for task in tasks {
+                let _ = task.await;
+            }
+        };
+        if tokio::time::timeout(OUTPUT_DRAIN_LIMIT, all).await.is_err() {
+            warn!("the game's output pipes are still open (a process it left behind holds them); exiting without the rest");
+        }
     }
 
     /// Logs a request from the game, and keeps what only the driver knows (the heartbeat's
@@ -325,7 +350,12 @@ impl Driver {
                     "pre-stop hook started"
                 );
                 for fd in [spawned.stdout, spawned.stderr].into_iter().flatten() {
-                    output::pass_through(fd, Sink::Log("pre-stop"), None, self.events.clone());
+                    self.output_tasks.extend(output::pass_through(
+                        fd,
+                        Sink::Log("pre-stop"),
+                        None,
+                        self.events.clone(),
+                    ));
                 }
                 self.hook = Some(spawned.pid);
             }

@@ -9,6 +9,7 @@ use std::os::fd::OwnedFd;
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::machine::Event;
@@ -28,21 +29,22 @@ pub enum Sink {
 }
 
 /// Starts a task that reads `fd` to its end and passes each line to `sink`; the first line
-/// matching `matcher` is reported as [`Event::LogLineMatched`].
+/// matching `matcher` is reported as [`Event::LogLineMatched`]. The task ends at the pipe's
+/// end; the agent awaits it before exiting, so the game's last lines are not lost.
 pub fn pass_through(
     fd: OwnedFd,
     sink: Sink,
     matcher: Option<regex_lite::Regex>,
     events: UnboundedSender<Event>,
-) {
+) -> Option<JoinHandle<()>> {
     let receiver = match pipe::Receiver::from_owned_fd(fd) {
         Ok(receiver) => receiver,
         Err(error) => {
             warn!(%error, ?sink, "cannot read an output pipe");
-            return;
+            return None;
         }
     };
-    tokio::spawn(copy_lines(receiver, sink, matcher, events));
+    Some(tokio::spawn(copy_lines(receiver, sink, matcher, events)))
 }
 
 async fn copy_lines(
