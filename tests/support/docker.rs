@@ -255,6 +255,41 @@ pub fn wait_until_slow(within: Duration, mut condition: impl FnMut() -> bool) ->
     })
 }
 
+/// The host as containers on the default bridge see it: the bridge network's gateway
+/// (`docker network inspect bridge`, IPAM.Config[0].Gateway), or, when the engine leaves that
+/// empty, the IPv4 address of the bridge's interface (docker0), which is the same address.
+pub fn bridge_gateway() -> std::net::IpAddr {
+    let gateway = docker_ok(&[
+        "network",
+        "inspect",
+        "bridge",
+        "-f",
+        "{{range .IPAM.Config}}{{.Gateway}} {{end}}",
+    ]);
+    if let Some(ip) = gateway.split_whitespace().find_map(|g| g.parse().ok()) {
+        return ip;
+    }
+    let interface = docker_ok(&[
+        "network",
+        "inspect",
+        "bridge",
+        "-f",
+        "{{index .Options \"com.docker.network.bridge.name\"}}",
+    ]);
+    let output = Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "dev", &interface])
+        .output()
+        .expect("run ip");
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.split_whitespace()
+        .skip_while(|word| *word != "inet")
+        .nth(1)
+        .and_then(|cidr| cidr.split('/').next()?.parse().ok())
+        .unwrap_or_else(|| {
+            panic!("no gateway for the bridge network (interface {interface:?}): {text}")
+        })
+}
+
 /// Fails the test, with the reason, when the Docker engine is not reachable: these tests are
 /// only compiled with `--features container-tests`, so a missing engine is an error.
 pub fn require_engine() {

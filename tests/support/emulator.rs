@@ -97,9 +97,15 @@ pub fn unique(prefix: &str) -> String {
 
 impl Emu {
     pub fn start(args: &[&str]) -> Emu {
+        Emu::start_on("127.0.0.1:0", args)
+    }
+
+    /// As [`Emu::start`], listening on `listen` (e.g. the Docker bridge gateway, port 0):
+    /// the deployments' `ARBITRIUM_*` URLs then point there.
+    pub fn start_on(listen: &str, args: &[&str]) -> Emu {
         let mut command = Command::new(EMULATOR);
         command
-            .args(["--listen", "127.0.0.1:0", "--api-token", KEY])
+            .args(["--listen", listen, "--api-token", KEY])
             .args(args);
         let mut process = Running::start(command);
         let line = process.wait_line("edgegap-emulator listening on http://");

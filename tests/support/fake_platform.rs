@@ -12,7 +12,7 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,6 +24,8 @@ use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::time::Instant;
+
+const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
 /// What the fake answers to one request.
 #[derive(Debug, Clone)]
@@ -86,24 +88,31 @@ pub struct FakePlatform {
 impl FakePlatform {
     /// Starts the fake on the current tokio runtime; it answers 200 until told otherwise.
     pub async fn start() -> FakePlatform {
-        Self::serve(Mode::Http(None), None).await
+        Self::serve(Mode::Http(None), None, LOOPBACK).await
     }
 
     /// As [`FakePlatform::start`], but for the first `window` the port is bound and not
     /// listening, so connections to it are refused (as while the platform's API is down);
     /// then it listens. The port is held the whole time, so nothing else can take it.
     pub async fn start_down_for(window: Duration) -> FakePlatform {
-        Self::serve(Mode::Http(None), Some(window)).await
+        Self::serve(Mode::Http(None), Some(window), LOOPBACK).await
     }
 
     /// A server that writes garbage on every connection and closes it: neither a TLS
     /// handshake nor an HTTP answer ever succeeds. Its connections are counted.
     pub async fn start_garbage() -> FakePlatform {
-        Self::serve(Mode::Garbage, None).await
+        Self::serve(Mode::Garbage, None, LOOPBACK).await
     }
 
-    /// As [`FakePlatform::start`], over TLS.
+    /// As [`FakePlatform::start`], over TLS, with a certificate for `127.0.0.1` and
+    /// `platform.test` signed by tests/support/test_ca.pem.
     pub async fn start_tls() -> FakePlatform {
+        Self::start_tls_on(LOOPBACK).await
+    }
+
+    /// As [`FakePlatform::start_tls`], listening on `ip` (port 0), e.g. the Docker bridge
+    /// gateway, so containers reach it.
+    pub async fn start_tls_on(ip: IpAddr) -> FakePlatform {
         use tokio_rustls::rustls::pki_types::pem::PemObject;
         use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
         use tokio_rustls::rustls::{crypto::ring, ServerConfig};
@@ -120,12 +129,16 @@ impl FakePlatform {
             .with_single_cert(certs, key)
             .unwrap();
         let tls = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        Self::serve(Mode::Http(Some(tls)), None).await
+        Self::serve(Mode::Http(Some(tls)), None, ip).await
     }
 
-    async fn serve(mode: Mode, down_for: Option<Duration>) -> FakePlatform {
-        let socket = TcpSocket::new_v4().unwrap();
-        socket.bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    async fn serve(mode: Mode, down_for: Option<Duration>, ip: IpAddr) -> FakePlatform {
+        let socket = match ip {
+            IpAddr::V4(_) => TcpSocket::new_v4(),
+            IpAddr::V6(_) => TcpSocket::new_v6(),
+        }
+        .unwrap();
+        socket.bind(SocketAddr::new(ip, 0)).unwrap();
         let addr = socket.local_addr().unwrap();
         let scheme = match &mode {
             Mode::Http(Some(_)) => "https",
