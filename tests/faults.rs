@@ -15,14 +15,12 @@
 mod fake_platform;
 mod support;
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use fake_platform::{FakePlatform, Reply};
+use fake_platform::{on_own_runtime as platform, FakePlatform, Reply};
 use nix::sys::signal::Signal;
 use support::{agent_command, lines_of, scratch_dir, wait_until, Running, DEADLINE, FAKE_GAME};
-use tokio::runtime::Runtime;
 
 const STOP_PATH: &str = "/v1/self/stop/c0653765de3b/ap-7";
 const DELETE_TOKEN: &str = "faults-dt-Vq7Rk2Mw9Zx4";
@@ -34,19 +32,6 @@ const GAME_STOP_DELAY: Duration = Duration::from_millis(500);
 const KILL_AFTER: Duration = Duration::from_secs(2);
 /// Room for a loaded machine on top of every upper bound.
 const SLACK: Duration = Duration::from_millis(1500);
-
-/// A fake platform on its own runtime (the test itself stays synchronous).
-fn platform<F: Future<Output = FakePlatform>>(
-    start: impl FnOnce() -> F,
-) -> (Runtime, FakePlatform) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let fake = runtime.block_on(start());
-    (runtime, fake)
-}
 
 /// A game in the middle of its match, whose end it has just reported.
 struct Match {

@@ -21,20 +21,16 @@ mod support;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use fake_platform::{FakePlatform, Reply};
+use fake_platform::{on_own_runtime, FakePlatform, Reply};
 use nix::sys::signal::{kill, Signal};
 use support::{lines_of, scratch_dir, start_with_api_env, wait_until, Running, DEADLINE};
 use tokio::runtime::Runtime;
 
 const STOP_PATH: &str = "/v1/self/stop/c0653765de3b/ap-7";
 
+/// A fake platform (on its own runtime) that answers every request with `default`.
 fn platform(default: Reply) -> (Runtime, FakePlatform) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let fake = runtime.block_on(FakePlatform::start());
+    let (runtime, fake) = on_own_runtime(FakePlatform::start);
     fake.set_default(default);
     (runtime, fake)
 }

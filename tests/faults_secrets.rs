@@ -22,7 +22,7 @@ mod support;
 use std::net::SocketAddr;
 use std::process::Command;
 
-use fake_platform::{FakePlatform, Reply};
+use fake_platform::{on_own_runtime, FakePlatform, Reply};
 use nix::sys::signal::Signal;
 use support::{agent_command, start_with_api_env, wait_until, Running, DEADLINE, FAKE_GAME};
 use tokio::runtime::Runtime;
@@ -55,13 +55,9 @@ fn leaks(text: &str) -> Vec<&'static str> {
         .collect()
 }
 
+/// A fake platform (on its own runtime) that answers every request with `reply`.
 fn platform(reply: Reply) -> (Runtime, FakePlatform) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let fake = runtime.block_on(FakePlatform::start());
+    let (runtime, fake) = on_own_runtime(FakePlatform::start);
     fake.set_default(reply);
     (runtime, fake)
 }

@@ -85,6 +85,20 @@ pub struct FakePlatform {
     scheme: &'static str,
 }
 
+/// A fake platform on a runtime of its own, for tests that stay synchronous: keep the runtime
+/// for as long as the platform is used, e.g. `on_own_runtime(FakePlatform::start)`.
+pub fn on_own_runtime<F: std::future::Future<Output = FakePlatform>>(
+    start: impl FnOnce() -> F,
+) -> (tokio::runtime::Runtime, FakePlatform) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = runtime.block_on(start());
+    (runtime, fake)
+}
+
 impl FakePlatform {
     /// Starts the fake on the current tokio runtime; it answers 200 until told otherwise.
     pub async fn start() -> FakePlatform {
