@@ -36,10 +36,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     })
 }
 
-/// Splits `A=B,C=D` into pairs, rejecting empty sides and repeated keys. An empty or
-/// all-blank text is an empty map.
-fn parse_pairs<K: Ord + Copy, V>(
+/// Splits `A=B,C=D` into pairs, rejecting entries not of the form `form` (e.g. `FROM=TO`)
+/// and repeated keys. An empty or all-blank text is an empty map.
+pub(crate) fn parse_pairs<K: Ord + Copy, V>(
     text: &str,
+    form: &str,
     key: impl Fn(&str) -> Result<K, String>,
     value: impl Fn(&str) -> Result<V, String>,
 ) -> Result<BTreeMap<K, V>, String> {
@@ -47,10 +48,10 @@ fn parse_pairs<K: Ord + Copy, V>(
     for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         let (from, to) = entry
             .split_once('=')
-            .ok_or_else(|| format!("{entry:?} is not of the form FROM=TO"))?;
+            .ok_or_else(|| format!("{entry:?} is not of the form {form}"))?;
         let from_key = key(from)?;
         if map.insert(from_key, value(to)?).is_some() {
-            return Err(format!("{:?} is mapped twice", from.trim()));
+            return Err(format!("{:?} is given twice", from.trim()));
         }
     }
     Ok(map)
@@ -64,6 +65,7 @@ impl SignalMap {
     pub fn parse(text: &str) -> Result<Self, String> {
         parse_pairs(
             text,
+            "FROM=TO",
             |from| {
                 let signal = parse_signal(from)?;
                 if signal == Signal::SIGCHLD || !HANDLED_SIGNALS.contains(&signal) {
@@ -91,7 +93,7 @@ pub struct ExitCodeMap(BTreeMap<u8, u8>);
 
 impl ExitCodeMap {
     pub fn parse(text: &str) -> Result<Self, String> {
-        parse_pairs(text, parse_exit_code, parse_exit_code).map(ExitCodeMap)
+        parse_pairs(text, "FROM=TO", parse_exit_code, parse_exit_code).map(ExitCodeMap)
     }
 
     /// The code after remapping; unmapped codes pass through.

@@ -20,6 +20,7 @@ use crate::platform::PlatformOptions;
 use crate::supervisor::machine::MachineOptions;
 
 pub use lifecycle::LifecycleOptions;
+pub(crate) use maps::parse_pairs;
 pub use maps::{parse_duration, parse_signal, ExitCodeMap, SignalMap};
 
 /// `edgegap-agent [OPTIONS] -- <command> [args...]`, or `edgegap-agent self-stop [OPTIONS]`.

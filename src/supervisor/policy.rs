@@ -2,6 +2,8 @@
 //! budget and its backoff. Pure values and maths, no clocks.
 
 use std::collections::BTreeMap;
+
+use crate::config::parse_pairs;
 use std::time::Duration;
 
 /// What to do with a game that exited with some code.
@@ -51,31 +53,25 @@ impl OnExitPolicy {
     pub const DEFAULT_TEXT: &'static str = "0=stop,*=exit";
 
     pub fn parse(text: &str) -> Result<Self, String> {
-        let mut by_code = BTreeMap::new();
-        let mut otherwise = None;
-        for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let (code, action) = entry
-                .split_once('=')
-                .ok_or_else(|| format!("{entry:?} is not of the form CODE=ACTION"))?;
-            let action = ExitAction::parse(action)?;
-            let code = code.trim();
-            if code == "*" {
-                if otherwise.replace(action).is_some() {
-                    return Err("\"*\" is given twice".into());
-                }
-                continue;
-            }
-            let number = code
-                .parse::<u8>()
-                .map_err(|_| format!("{code:?} is not an exit code (expected 0..=255 or *)"))?;
-            if by_code.insert(number, action).is_some() {
-                return Err(format!("{code:?} is given twice"));
-            }
-        }
-        Ok(OnExitPolicy {
-            by_code,
-            otherwise: otherwise.unwrap_or(ExitAction::Exit),
-        })
+        // Keyed by the code, `None` standing for `*`.
+        let pairs = parse_pairs(
+            text,
+            "CODE=ACTION",
+            |code| match code.trim() {
+                "*" => Ok(None),
+                code => code
+                    .parse::<u8>()
+                    .map(Some)
+                    .map_err(|_| format!("{code:?} is not an exit code (expected 0..=255 or *)")),
+            },
+            ExitAction::parse,
+        )?;
+        let otherwise = pairs.get(&None).copied().unwrap_or(ExitAction::Exit);
+        let by_code = pairs
+            .into_iter()
+            .filter_map(|(code, action)| code.map(|code| (code, action)))
+            .collect();
+        Ok(OnExitPolicy { by_code, otherwise })
     }
 
     pub fn action_for(&self, code: i32) -> ExitAction {
