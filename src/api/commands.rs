@@ -145,8 +145,9 @@ pub fn match_end(state: &ApiState, body: &[u8]) -> Response<ResponseBody> {
         reason: body.reason,
         delay,
     };
-    // The status as it is once the supervisor has applied the command (it applies the same
-    // `AgentStatus::apply`), so the answer never shows `running` after a match end.
+    // The status as the supervisor will publish it once it has the command (the lifecycle
+    // machine ends the match from the same states), so the answer never shows `running`
+    // after a match end.
     let status = {
         let mut status = state.status.borrow().clone();
         status.apply(&command);

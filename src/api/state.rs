@@ -5,8 +5,9 @@
 //!   or the platform.
 //! - [`AgentStatus`]: owned and published by the supervisor through a `watch` channel; the API
 //!   only reads it (`borrow()`), and computes time-dependent fields (uptime, milliseconds left
-//!   before the kill) at request time. [`AgentStatus::apply`] is the one place a command
-//!   changes the status, shared by the supervisor and the tests.
+//!   before the kill) at request time. The supervisor derives it from its lifecycle machine;
+//!   [`AgentStatus::apply`] is the API's own prediction of what a command does to it, for the
+//!   match-end answer (which must not wait for the supervisor) and the in-process tests.
 //! - The set of connected players is owned by the API ([`ApiState::players`]): it is the only
 //!   writer, so a connect/disconnect response is exact. It sends `PlayerConnected` /
 //!   `PlayerDisconnected` to the supervisor only when the set actually changed, so the
@@ -127,14 +128,19 @@ impl AgentStatus {
         }
     }
 
-    /// Applies a command from the API. A match end only moves a starting or running game to
-    /// `ending` (the first reason wins); later states are not rolled back.
+    /// What a command from the API does to the status, as the lifecycle machine will publish
+    /// it. A match end only moves a starting, running or restarting game to `ending` (the
+    /// first reason wins); later states are not rolled back.
     pub fn apply(&mut self, command: &ApiCommand) {
         match command {
             ApiCommand::Ready => self.ready = true,
             ApiCommand::Heartbeat => self.last_heartbeat = Some(Instant::now()),
             ApiCommand::MatchEnd { reason, .. } => {
-                if matches!(self.lifecycle, Lifecycle::Starting | Lifecycle::Running) {
+                let in_play = matches!(
+                    self.lifecycle,
+                    Lifecycle::Starting | Lifecycle::Running | Lifecycle::Restarting
+                );
+                if in_play {
                     self.lifecycle = Lifecycle::Ending {
                         trigger: "api".to_owned(),
                         reason: reason
@@ -309,6 +315,10 @@ mod tests {
                 reason: "first".into()
             }
         );
+        let mut restarting = AgentStatus::starting();
+        restarting.lifecycle = Lifecycle::Restarting;
+        restarting.apply(&end("during a restart"));
+        assert_eq!(restarting.lifecycle.name(), "ending");
         status.lifecycle = Lifecycle::Exited { code: 0 };
         status.apply(&end("late"));
         assert_eq!(status.lifecycle, Lifecycle::Exited { code: 0 });
