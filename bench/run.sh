@@ -9,9 +9,9 @@ if [ ! -x /usr/bin/tini ] || [ ! -x /usr/bin/tini-static ] || [ ! -x /usr/bin/du
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tini dumb-init wrk
 fi
 # The shipped agent, built alone (see benches/wrap.rs), for the size figure.
-cargo build --release --bin edgegap-agent
+cargo build --profile dist --bin edgegap-agent
 shipped=$(mktemp)
-cp target/x86_64-unknown-linux-gnu/release/edgegap-agent "$shipped"
+cp target/x86_64-unknown-linux-gnu/dist/edgegap-agent "$shipped"
 export SHIPPED_AGENT=$shipped
 table=$(mktemp)
 trap 'rm -f "$table" "$shipped"' EXIT
