@@ -109,6 +109,7 @@ fn main() -> ExitCode {
         let launch = Launch {
             command: cli.command.clone(),
             extra_env,
+            removed_env: Vec::new(),
             end_on_log: cli.lifecycle.end_on_log.clone(),
             pre_stop: cli.lifecycle.pre_stop.clone().map(|hook| hook.0),
         };

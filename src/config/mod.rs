@@ -226,6 +226,8 @@ impl Cli {
             heartbeat_timeout: l.heartbeat_timeout,
             self_stop_wait: l.self_stop_wait,
             pre_stop_hook: l.pre_stop.is_some(),
+            // Known to the driver, which fills it in.
+            is_pid1: false,
         }
     }
 

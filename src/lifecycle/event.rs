@@ -43,7 +43,15 @@ pub enum Event {
     ChildStarted,
     /// A restart could not start the game; the code says why (126, 127, 70).
     ChildSpawnFailed(i32),
-    ChildExited(ChildOutcome),
+    /// The game (the leader of its process group) ended. `group_left`: other processes of
+    /// its group were still there when it was reaped; [`Event::GroupGone`] follows when the
+    /// last of them is gone.
+    ChildExited {
+        outcome: ChildOutcome,
+        group_left: bool,
+    },
+    /// The last process the game left in its group is gone.
+    GroupGone,
     Signal(Signal),
     Game(GameRequest),
     /// A line of the game's output matched `--end-on-log`.

@@ -1,27 +1,54 @@
-//! Starting the game server: its own process group, a clean signal state, inherited stdio.
+//! Starting a process (the game, the pre-stop hook) as the leader of its own process group,
+//! with an empty signal mask and every signal at its default disposition, without copying
+//! the agent.
+//!
+//! `fork()` copies the agent's page tables and makes its memory copy-on-write, then the
+//! child's pre-exec set-up runs while the agent waits: that was most of the agent's start-up
+//! cost. The child here is started as glibc's `posix_spawn` starts one, with
+//! `clone(CLONE_VM | CLONE_VFORK)`: it borrows the agent's memory on a small stack of its own
+//! until it execs (`spawn/child.rs`), and nothing is copied. Why not `posix_spawn` itself: it
+//! can set the group (`POSIX_SPAWN_SETPGROUP`), the mask (`SETSIGMASK`), the default
+//! dispositions (`SETSIGDEF`), the descriptors, the directory and (glibc 2.35+) the
+//! terminal's foreground group, but not `PR_SET_PDEATHSIG`, which only the child itself can
+//! set between clone and exec. So the agent takes the same few steps itself, plus that one.
+//!
+//! The program is searched on `PATH` as `execvp` does, without its fallback of handing a
+//! file the kernel rejects (ENOEXEC: a binary for another architecture, a script without
+//! `#!`) to `/bin/sh`: that file is reported as what it is, exit 126.
 
-use std::ffi::OsString;
+mod child;
+
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io;
-use std::os::fd::{BorrowedFd, OwnedFd};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 
-use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::libc;
 use nix::unistd::Pid;
+
+use child::{Job, Plan, Report, Step};
 
 /// Why the command could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
     #[error("command not found: {program:?}")]
     NotFound { program: OsString },
+    /// The file exists, but exec says it does not: what it needs to run is missing.
+    #[error("command cannot be started: {path:?} exists, but its interpreter is missing (the ELF loader it was linked against, or the program on its #! line): No such file or directory")]
+    MissingInterpreter { path: PathBuf },
     #[error("command cannot be executed: {program:?}: {source}")]
     NotExecutable {
         program: OsString,
         source: io::Error,
     },
-    #[error("cannot start {program:?}: {source}")]
+    /// ENOEXEC: a binary built for another architecture, or a script without a `#!` line.
+    #[error("command cannot be executed: {path:?}: exec format error: not a program this machine ({arch}) can run, nor a script starting with #!")]
+    ExecFormat { path: PathBuf, arch: &'static str },
+    #[error("cannot start {program:?}: {step}: {source}")]
     Other {
         program: OsString,
+        step: &'static str,
         source: io::Error,
     },
 }
@@ -35,6 +62,20 @@ pub enum Output {
     Piped,
 }
 
+/// What to start, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct SpawnSpec<'a> {
+    /// The program (searched on `PATH` when it has no `/`) and its arguments.
+    pub argv: &'a [OsString],
+    /// Variables set on top of the agent's environment.
+    pub set_env: &'a [(&'a str, String)],
+    /// Variables of the agent's environment the process does not get.
+    pub remove_env: &'a [&'a str],
+    /// The directory it starts in; the agent's current one when `None`.
+    pub cwd: Option<&'a Path>,
+    pub output: Output,
+}
+
 /// A started process: its pid (and group id) and, with [`Output::Piped`], its output pipes.
 #[derive(Debug)]
 pub struct Spawned {
@@ -43,116 +84,289 @@ pub struct Spawned {
     pub stderr: Option<OwnedFd>,
 }
 
-/// Starts `argv` as the leader of a new process group, with an empty signal mask and every
-/// signal at its default disposition (an ignored signal would otherwise survive `exec`),
-/// stdin inherited, stdout/stderr inherited untouched or piped, and the agent's environment
-/// plus `extra_env`.
-/// When stdin is a terminal the new group is made its foreground group, so an interactive
-/// game still reads it (and gets Ctrl-C) as it would without the agent.
+/// The child's stack: its few system calls need a few KiB; glibc gives `posix_spawn`'s 32.
+const CHILD_STACK_BYTES: usize = 32 * 1024;
+
+/// Starts `spec.argv` as the leader of a new process group: an empty signal mask and every
+/// signal at its default disposition (an ignored one would otherwise survive `exec`), stdin
+/// inherited, stdout/stderr inherited untouched or piped, the agent's environment with
+/// `spec.set_env` set and `spec.remove_env` removed, killed if the agent dies
+/// (`PR_SET_PDEATHSIG`). When stdin is a terminal the new group is made its foreground
+/// group, so an interactive game still reads it (and gets Ctrl-C) as it would alone.
 ///
-/// Returns once `exec` has succeeded. The returned pid's status belongs to the reaper: the
-/// `std::process::Child` is dropped without being waited on.
-///
-/// Call it on the thread that reaps (the supervisor's single-threaded runtime): when `exec`
-/// fails, std itself waits for the failed child before returning the error, and a reaper
-/// running concurrently on another thread could take that status first.
-pub fn spawn_in_own_group(
-    argv: &[OsString],
-    extra_env: &[(&str, String)],
-    output: Output,
-) -> Result<Spawned, SpawnError> {
-    let Some((program, args)) = argv.split_first() else {
-        return Err(SpawnError::NotFound {
-            program: OsString::new(),
-        });
-    };
-    let mut command = Command::new(program);
-    command
-        .args(args)
-        .envs(extra_env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::inherit());
-    match output {
-        Output::Inherit => command.stdout(Stdio::inherit()).stderr(Stdio::inherit()),
-        Output::Piped => command.stdout(Stdio::piped()).stderr(Stdio::piped()),
-    };
-    // SAFETY: the closure runs in the forked child before exec and only makes
-    // async-signal-safe calls (setpgid, isatty/tcgetattr, tcsetpgrp, sigaction,
-    // pthread_sigmask, prctl, getppid); it allocates nothing and takes no locks.
-    let agent = nix::unistd::getpid();
-    unsafe {
-        command.pre_exec(move || prepare_child(agent));
+/// Returns once `exec` has succeeded, or with why it could not. The pid's status belongs to
+/// the reaper. A child that failed before exec is reaped here, by its pid: call this on the
+/// thread that reaps, so that no `waitpid(-1)` runs meanwhile.
+pub fn spawn_in_own_group(spec: &SpawnSpec<'_>) -> Result<Spawned, SpawnError> {
+    let program = spec.argv.first().cloned().unwrap_or_default();
+    if program.is_empty() {
+        return Err(SpawnError::NotFound { program });
     }
-    match command.spawn() {
-        Ok(mut child) => {
-            // i32::try_from cannot fail for a real pid (pid_max ≤ 2^22).
-            let pid = i32::try_from(child.id()).map_err(|_| SpawnError::Other {
-                program: program.clone(),
-                source: io::Error::other("pid out of range"),
-            })?;
-            let stdout = child.stdout.take().map(OwnedFd::from);
-            let stderr = child.stderr.take().map(OwnedFd::from);
-            drop(child);
-            Ok(Spawned {
-                pid: Pid::from_raw(pid),
-                stdout,
-                stderr,
-            })
+    let other = |step: &'static str| {
+        let program = program.clone();
+        move |source: io::Error| SpawnError::Other {
+            program,
+            step,
+            source,
         }
-        Err(source) => Err(match source.kind() {
-            io::ErrorKind::NotFound => SpawnError::NotFound {
-                program: program.clone(),
-            },
-            io::ErrorKind::PermissionDenied => SpawnError::NotExecutable {
-                program: program.clone(),
-                source,
-            },
-            _ if source.raw_os_error() == Some(nix::libc::ENOEXEC)
-                || source.raw_os_error() == Some(nix::libc::EISDIR) =>
-            {
-                SpawnError::NotExecutable {
-                    program: program.clone(),
-                    source,
-                }
-            }
-            _ => SpawnError::Other {
-                program: program.clone(),
-                source,
-            },
-        }),
+    };
+    let strings = Strings::new(spec).map_err(other("arguments and environment"))?;
+    let (stdout, stderr) = match spec.output {
+        Output::Inherit => (None, None),
+        Output::Piped => (
+            Some(pipe().map_err(other("pipe"))?),
+            Some(pipe().map_err(other("pipe"))?),
+        ),
+    };
+    let plan = Plan {
+        candidates: &strings.candidates,
+        argv: pointers(&strings.argv),
+        envp: pointers(&strings.envp),
+        cwd: strings.cwd.as_deref(),
+        stdout: stdout.as_ref().map(|(_, write)| write.as_raw_fd()),
+        stderr: stderr.as_ref().map(|(_, write)| write.as_raw_fd()),
+        foreground: nix::unistd::isatty(io::stdin().as_fd()).unwrap_or(false),
+        agent: nix::unistd::getpid().as_raw(),
+        realtime: (libc::SIGRTMIN(), libc::SIGRTMAX()),
+    };
+    let report = Report::default();
+    let pid = clone_and_wait_for_exec(&Job {
+        plan: &plan,
+        report: &report,
+    })
+    .map_err(other("clone"))?;
+    // The write ends are the child's now (closed here when the tuples drop).
+    let (stdout, stderr) = (stdout.map(|(read, _)| read), stderr.map(|(read, _)| read));
+    if let Some((step, errno, candidate)) = report.failure() {
+        reap_failed(pid);
+        return Err(classify(
+            step,
+            errno,
+            &strings.candidates,
+            candidate,
+            program,
+        ));
+    }
+    Ok(Spawned {
+        pid,
+        stdout,
+        stderr,
+    })
+}
+
+/// Everything the child reads, as C strings, allocated before the clone.
+struct Strings {
+    candidates: Vec<CString>,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    cwd: Option<CString>,
+}
+
+impl Strings {
+    fn new(spec: &SpawnSpec<'_>) -> io::Result<Strings> {
+        let argv = spec
+            .argv
+            .iter()
+            .map(|arg| c_string(arg.as_bytes()))
+            .collect::<io::Result<Vec<_>>>()?;
+        let replaced = |key: &OsStr| {
+            spec.remove_env.iter().any(|k| OsStr::new(k) == key)
+                || spec.set_env.iter().any(|(k, _)| OsStr::new(k) == key)
+        };
+        let mut envp = Vec::new();
+        for (key, value) in std::env::vars_os().filter(|(key, _)| !replaced(key)) {
+            envp.push(c_string(
+                &[key.as_bytes(), b"=", value.as_bytes()].concat(),
+            )?);
+        }
+        for (key, value) in spec.set_env {
+            envp.push(c_string(format!("{key}={value}").as_bytes())?);
+        }
+        let cwd = spec
+            .cwd
+            .map(|dir| c_string(dir.as_os_str().as_bytes()))
+            .transpose()?;
+        let program = spec
+            .argv
+            .first()
+            .map(OsString::as_os_str)
+            .unwrap_or_default();
+        Ok(Strings {
+            candidates: candidates(program)?,
+            argv,
+            envp,
+            cwd,
+        })
     }
 }
 
-/// Runs in the child between fork and exec. Async-signal-safe calls only.
-fn prepare_child(agent: Pid) -> io::Result<()> {
-    nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
-    // If the agent itself is killed, the game dies with it rather than run on unsupervised
-    // (nobody left to stop it with grace, end the match, or reap it). The signal follows the
-    // spawning thread, which is the agent's main thread for its whole life. Checked after
-    // setting, in case the agent died in between.
-    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
-    if nix::unistd::getppid() != agent {
-        return Err(io::Error::other("the agent exited while starting the game"));
+fn c_string(bytes: &[u8]) -> io::Result<CString> {
+    CString::new(bytes).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{:?} contains a NUL byte", OsStr::from_bytes(bytes)),
+        )
+    })
+}
+
+/// A null-ended array of pointers into `strings`, which must outlive it.
+fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// The files exec tries, in order: `program` itself when it names a path, else `program` in
+/// each directory of the agent's `PATH` (an empty entry is the current directory), or of
+/// `/bin:/usr/bin` when `PATH` is unset, as `execvp` does.
+fn candidates(program: &OsStr) -> io::Result<Vec<CString>> {
+    let name = program.as_bytes();
+    if name.contains(&b'/') {
+        return Ok(vec![c_string(name)?]);
     }
-    // SAFETY: fd 0 is borrowed for the duration of these two calls only; if it is closed the
-    // calls fail with EBADF, which is handled.
-    let stdin = unsafe { BorrowedFd::borrow_raw(0) };
-    if nix::unistd::isatty(stdin).unwrap_or(false) {
-        // A background group that calls tcsetpgrp gets SIGTTOU unless it is ignored.
-        let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
-        // SAFETY: installing SIG_IGN runs no code in signal context.
-        let previous = unsafe { sigaction(Signal::SIGTTOU, &ignore) }?;
-        let _ = nix::unistd::tcsetpgrp(stdin, nix::unistd::getpid());
-        // SAFETY: restores the disposition saved just above.
-        unsafe { sigaction(Signal::SIGTTOU, &previous) }?;
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into());
+    path.as_bytes()
+        .split(|&b| b == b':')
+        .map(|dir| match dir {
+            b"" => c_string(name),
+            dir => c_string(&[dir, b"/", name].concat()),
+        })
+        .collect()
+}
+
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)
+}
+
+/// Runs [`child::run`] in a child sharing this process's memory, and returns once it has
+/// exec'd or exited.
+fn clone_and_wait_for_exec(job: &Job<'_>) -> io::Result<Pid> {
+    let mut stack: Vec<u8> = Vec::with_capacity(CHILD_STACK_BYTES);
+    // The stack grows down from its end, which x86-64 wants 16-byte aligned.
+    let top = (stack.as_mut_ptr() as usize + CHILD_STACK_BYTES) & !15;
+    // Every signal blocked, libc's own 32 and 33 included (so the raw call): no handler may
+    // run in the child, which shares the agent's memory; it resets them before unblocking.
+    let all: u64 = !0;
+    let mut previous: u64 = 0;
+    let mask_bytes = std::mem::size_of::<u64>();
+    // SAFETY: rt_sigprocmask reads `all` and writes `previous`, both valid 8-byte masks.
+    let blocked = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &all as *const u64,
+            &mut previous as *mut u64,
+            mask_bytes,
+        )
+    };
+    if blocked != 0 {
+        return Err(io::Error::last_os_error());
     }
-    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
-    for signal in Signal::iterator() {
-        if signal == Signal::SIGKILL || signal == Signal::SIGSTOP {
-            continue;
+    // SAFETY: `child::run` only makes async-signal-safe calls on `job` (see child.rs), which
+    // lives in this frame; CLONE_VFORK suspends this thread until the child has exec'd or
+    // exited, so `job` and `stack` outlive every use the child makes of them.
+    let pid = unsafe {
+        libc::clone(
+            child::run,
+            top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            job as *const Job as *mut libc::c_void,
+        )
+    };
+    let cloned = if pid < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(Pid::from_raw(pid))
+    };
+    // SAFETY: restores the mask saved above.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &previous as *const u64,
+            std::ptr::null_mut::<u64>(),
+            mask_bytes,
+        )
+    };
+    drop(stack);
+    cloned
+}
+
+/// Reaps a child that failed before exec (it has exited, or is about to).
+fn reap_failed(pid: Pid) {
+    while let Err(nix::errno::Errno::EINTR) = nix::sys::wait::waitpid(pid, None) {}
+}
+
+/// The error for a child that failed at `step` with `errno`, on candidate number `index`.
+fn classify(
+    step: Step,
+    errno: i32,
+    candidates: &[CString],
+    index: usize,
+    program: OsString,
+) -> SpawnError {
+    let source = io::Error::from_raw_os_error(errno);
+    let path = |c: &CStr| PathBuf::from(OsStr::from_bytes(c.to_bytes()));
+    if step != Step::Exec {
+        return SpawnError::Other {
+            program,
+            step: step.describe(),
+            source,
+        };
+    }
+    match errno {
+        libc::ENOENT | libc::ENOTDIR => {
+            // exec says ENOENT for a file that exists when its loader or interpreter does not.
+            match candidates.iter().map(|c| path(c)).find(|p| p.is_file()) {
+                Some(path) => SpawnError::MissingInterpreter { path },
+                None => SpawnError::NotFound { program },
+            }
         }
-        // SAFETY: installing SIG_DFL runs no code in signal context.
-        unsafe { sigaction(signal, &default) }?;
+        libc::ENOEXEC => SpawnError::ExecFormat {
+            path: candidates
+                .get(index)
+                .map(|c| path(c))
+                .unwrap_or_else(|| program.clone().into()),
+            arch: std::env::consts::ARCH,
+        },
+        libc::EACCES | libc::EISDIR => SpawnError::NotExecutable { program, source },
+        _ => SpawnError::Other {
+            program,
+            step: step.describe(),
+            source,
+        },
     }
-    SigSet::empty().thread_set_mask()?;
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::ffi::OsStringExt;
+
+    #[test]
+    fn a_name_is_searched_on_path_and_a_path_is_not() {
+        assert_eq!(
+            candidates(OsStr::new("./game")).unwrap(),
+            [CString::new("./game").unwrap()]
+        );
+        let on_path = candidates(OsStr::new("game")).unwrap();
+        assert!(!on_path.is_empty());
+        assert!(on_path.iter().all(|c| c.to_bytes().ends_with(b"game")));
+    }
+
+    #[test]
+    fn a_nul_in_an_argument_is_an_error_naming_it() {
+        let argv = [OsString::from("game"), OsString::from_vec(b"a\0b".to_vec())];
+        let spec = SpawnSpec {
+            argv: &argv,
+            set_env: &[],
+            remove_env: &[],
+            cwd: None,
+            output: Output::Inherit,
+        };
+        let error = spawn_in_own_group(&spec).unwrap_err();
+        assert!(error.to_string().contains("NUL"), "{error}");
+    }
 }

@@ -2,9 +2,10 @@
 //! lifecycle, stop the game with grace, and turn its end into the agent's exit code.
 //!
 //! This module is the async driver around the pure [`Machine`]: it turns signals
-//! (from the `sigwait` thread), reaped children (from the one `waitpid` owner), timers, log
-//! lines, API requests and self-stop results into events, and carries out the actions the
-//! machine returns. It decides nothing itself.
+//! (read from a `signalfd` on this runtime), reaped children (from the one `waitpid` owner)
+//! and the end of what the game left in its process group, timers, log lines, API requests
+//! and self-stop results into events, and carries out the actions the machine returns. It
+//! decides nothing itself.
 
 mod output;
 mod timers;
@@ -12,7 +13,9 @@ mod timers;
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -25,7 +28,7 @@ use crate::exit_code;
 use crate::lifecycle::{
     Action, AgentStatus, Event, GameRequest, Lifecycle, Machine, MachineOptions, State, Timer,
 };
-use crate::os::{self, Output, SpawnError};
+use crate::os::{self, Output, SpawnError, SpawnSpec};
 use output::Sink;
 use timers::Timers;
 
@@ -34,23 +37,25 @@ use timers::Timers;
 pub enum SuperviseError {
     #[error(transparent)]
     Spawn(#[from] SpawnError),
-    #[error("cannot start the signal thread: {0}")]
-    SignalThread(std::io::Error),
+    #[error("cannot take signals (signalfd): {0}")]
+    Signals(std::io::Error),
 }
 
 impl SuperviseError {
     pub fn exit_code(&self) -> i32 {
         match self {
             SuperviseError::Spawn(error) => spawn_error_code(error),
-            SuperviseError::SignalThread(_) => exit_code::INTERNAL,
+            SuperviseError::Signals(_) => exit_code::INTERNAL,
         }
     }
 }
 
 fn spawn_error_code(error: &SpawnError) -> i32 {
     match error {
-        SpawnError::NotFound { .. } => exit_code::NOT_FOUND,
-        SpawnError::NotExecutable { .. } => exit_code::NOT_EXECUTABLE,
+        SpawnError::NotFound { .. } | SpawnError::MissingInterpreter { .. } => exit_code::NOT_FOUND,
+        SpawnError::NotExecutable { .. } | SpawnError::ExecFormat { .. } => {
+            exit_code::NOT_EXECUTABLE
+        }
         SpawnError::Other { .. } => exit_code::INTERNAL,
     }
 }
@@ -60,6 +65,8 @@ pub struct Launch {
     pub command: Vec<OsString>,
     /// Variables added to the inherited environment (`EDGEGAP_AGENT_URL`, ...).
     pub extra_env: Vec<(&'static str, String)>,
+    /// Variables of the agent's environment the game (and the hook) do not get.
+    pub removed_env: Vec<&'static str>,
     /// `--end-on-log`: the game's output is piped through the agent and scanned.
     pub end_on_log: Option<regex_lite::Regex>,
     /// `--pre-stop`.
@@ -84,7 +91,12 @@ struct Driver {
     timers: Timers,
     launch: Launch,
     game: Option<Pid>,
+    /// The game's process group (its id is the game's pid), until nothing is left in it.
+    group: Option<Pid>,
     hook: Option<Pid>,
+    /// Where the agent was started: the game is always started there, though the agent
+    /// itself moves to `/` once the game runs.
+    start_directory: Option<PathBuf>,
     started: Instant,
     events: UnboundedSender<Event>,
     self_stop: SelfStopCall,
@@ -99,8 +111,13 @@ struct Driver {
 /// grandchild that keeps the pipe open must not hold the agent's exit back.
 const OUTPUT_DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How often the driver looks whether the group the game left is empty yet. A process of it
+/// that is the agent's child tells by its SIGCHLD; one whose parent is elsewhere does not.
+const GROUP_POLL: Duration = Duration::from_millis(100);
+
 /// Runs the game server to its end and returns the agent's exit code. The handled signals
-/// must already be blocked in every thread ([`os::block_handled_signals`]).
+/// must already be blocked in every thread ([`os::block_handled_signals`]); `options`'
+/// `is_pid1` is filled in here.
 pub async fn run(
     launch: Launch,
     options: MachineOptions,
@@ -112,20 +129,29 @@ pub async fn run(
         status,
     } = api;
     let (events, mut inbox) = mpsc::unbounded_channel();
-    let (signal_tx, mut signals) = mpsc::unbounded_channel();
-    os::spawn_signal_waiter(signal_tx).map_err(SuperviseError::SignalThread)?;
-    if os::is_pid1() {
+    let mut signals = os::Signals::new().map_err(SuperviseError::Signals)?;
+    let is_pid1 = os::is_pid1();
+    if is_pid1 {
         info!("running as PID 1: reaping every orphaned process");
     } else if let Err(error) = os::become_subreaper() {
         warn!(%error, "cannot become a child subreaper: orphans of the game will be reaped by the system's init");
     }
 
+    let start_directory = match os::start_directory() {
+        Ok(dir) => Some(dir),
+        Err(error) => {
+            warn!(%error, "cannot tell the agent's working directory: staying in it");
+            None
+        }
+    };
     let mut driver = Driver {
-        machine: Machine::new(options),
+        machine: Machine::new(MachineOptions { is_pid1, ..options }),
         timers: Timers::default(),
         launch,
         game: None,
+        group: None,
         hook: None,
+        start_directory,
         started: Instant::now(),
         events,
         self_stop,
@@ -135,6 +161,13 @@ pub async fn run(
     };
     // The first start is not retried: a game that cannot start is the agent's failure.
     let mut queue = VecDeque::from([driver.spawn_game()?]);
+    // Hold no directory busy (dumb-init does the same); restarts still start in it.
+    if driver.start_directory.is_some() {
+        if let Err(error) = os::leave_start_directory() {
+            warn!(%error, "cannot move the agent's working directory to /");
+            driver.start_directory = None;
+        }
+    }
     loop {
         while let Some(event) = queue.pop_front() {
             if let Event::Signal(signal) = &event {
@@ -153,13 +186,22 @@ pub async fn run(
             }
         }
         driver.publish();
+        let left_group = driver.game.is_none() && driver.group.is_some();
         let event = tokio::select! {
-            Some(signal) = signals.recv() => {
-                if signal == Signal::SIGCHLD {
+            signal = signals.recv() => match signal {
+                Ok(Signal::SIGCHLD) => {
                     driver.reap(&mut queue);
                     continue;
                 }
-                Event::Signal(signal)
+                Ok(signal) => Event::Signal(signal),
+                Err(error) => {
+                    error!(%error, "cannot read signals");
+                    return Err(SuperviseError::Signals(error));
+                }
+            },
+            () = tokio::time::sleep(GROUP_POLL), if left_group => {
+                driver.check_group(&mut queue);
+                continue;
             }
             Some(event) = inbox.recv() => event,
             Some(request) = requests.recv() => {
@@ -180,7 +222,13 @@ impl Driver {
         } else {
             Output::Inherit
         };
-        let spawned = os::spawn_in_own_group(&self.launch.command, &self.launch.extra_env, output)?;
+        let spawned = os::spawn_in_own_group(&SpawnSpec {
+            argv: &self.launch.command,
+            set_env: &self.launch.extra_env,
+            remove_env: &self.launch.removed_env,
+            cwd: self.start_directory.as_deref(),
+            output,
+        })?;
         info!(pid = spawned.pid.as_raw(), command = ?self.launch.command, "game server started");
         for (fd, sink) in [
             (spawned.stdout, Sink::Stdout),
@@ -196,6 +244,7 @@ impl Driver {
             }
         }
         self.game = Some(spawned.pid);
+        self.group = Some(spawned.pid);
         Ok(Event::ChildStarted)
     }
 
@@ -235,6 +284,12 @@ impl Driver {
                 }
             },
             Action::RunPreStopHook(bound) => self.run_pre_stop_hook(bound, queue),
+            Action::SuspendSelf => {
+                info!("suspending the agent until SIGCONT (job control)");
+                if let Err(error) = os::suspend_self() {
+                    error!(%error, "cannot suspend the agent");
+                }
+            }
             Action::Note(note) => info!("{note}"),
             Action::Exit(code) => return Some(code),
         }
@@ -327,8 +382,9 @@ impl Driver {
         });
     }
 
+    /// Signals the game's process group: the game and what it left there.
     fn signal_game(&self, signal: Signal) {
-        let Some(game) = self.game else { return };
+        let Some(game) = self.group else { return };
         debug!(
             signal = signal.as_str(),
             "signalling the game's process group"
@@ -343,7 +399,13 @@ impl Driver {
             queue.push_back(Event::PreStopHookFinished);
             return;
         };
-        match os::spawn_in_own_group(&command, &self.launch.extra_env, Output::Piped) {
+        match os::spawn_in_own_group(&SpawnSpec {
+            argv: &command,
+            set_env: &self.launch.extra_env,
+            remove_env: &self.launch.removed_env,
+            cwd: self.start_directory.as_deref(),
+            output: Output::Piped,
+        }) {
             Ok(spawned) => {
                 info!(
                     pid = spawned.pid.as_raw(),
@@ -368,19 +430,49 @@ impl Driver {
         }
     }
 
-    /// Reaps every terminated child and routes the game's and the hook's ends.
+    /// Reaps every terminated child and routes the game's and the hook's ends, and the end
+    /// of what the game left in its group.
     fn reap(&mut self, queue: &mut VecDeque<Event>) {
+        let mut game_ended = None;
         for reaped in os::reap_exited() {
             if Some(reaped.pid) == self.game {
                 info!(pid = reaped.pid.as_raw(), outcome = %reaped.outcome, "game server ended");
                 self.game = None;
-                queue.push_back(Event::ChildExited(reaped.outcome));
+                game_ended = Some(reaped.outcome);
             } else if Some(reaped.pid) == self.hook {
                 info!(outcome = %reaped.outcome, "pre-stop hook ended");
                 self.hook = None;
                 queue.push_back(Event::PreStopHookFinished);
             } else {
                 debug!(pid = reaped.pid.as_raw(), outcome = %reaped.outcome, "reaped an orphaned process");
+            }
+        }
+        match game_ended {
+            // Looked at once everything reaped now is gone: a group whose last processes
+            // ended with the game is empty already.
+            Some(outcome) => {
+                let group_left = self.group.is_some_and(os::group_exists);
+                if group_left {
+                    info!("the game left processes in its process group");
+                } else {
+                    self.group = None;
+                }
+                queue.push_back(Event::ChildExited {
+                    outcome,
+                    group_left,
+                });
+            }
+            None => self.check_group(queue),
+        }
+    }
+
+    /// Once the game has ended: tells the machine when nothing is left in its group.
+    fn check_group(&mut self, queue: &mut VecDeque<Event>) {
+        if let (None, Some(group)) = (self.game, self.group) {
+            if !os::group_exists(group) {
+                info!("nothing is left in the game's process group");
+                self.group = None;
+                queue.push_back(Event::GroupGone);
             }
         }
     }

@@ -8,7 +8,7 @@ mod signal;
 use std::collections::BTreeMap;
 
 pub use duration::parse_duration;
-pub use signal::{parse_signal, SignalMap, FORWARDED_SIGNALS};
+pub use signal::{is_job_control_stop, parse_signal, SignalMap, FORWARDED_SIGNALS};
 
 /// Splits `A=B,C=D` into pairs, rejecting entries not of the form `form` (e.g. `FROM=TO`)
 /// and repeated keys. An empty or all-blank text is an empty map.

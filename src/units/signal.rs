@@ -6,16 +6,49 @@ use nix::sys::signal::Signal;
 
 use super::parse_pairs;
 
-/// The signals the agent forwards to the game's process group.
-pub const FORWARDED_SIGNALS: [Signal; 7] = [
-    Signal::SIGTERM,
-    Signal::SIGINT,
+/// The signals the agent forwards to the game's process group: every standard signal
+/// (1–31) but the two no process can catch (KILL, STOP) and CHLD, which tells the agent
+/// itself that a child ended. The synchronous ones (ILL, TRAP, ABRT, BUS, FPE, SEGV, SYS)
+/// are here too: sent with kill(2), by a person or a tool, they are ordinary asynchronous
+/// deliveries, forwarded like the rest. A real fault in the agent's own code is not a
+/// delivery anyone sent, and is not taken: the kernel forces its default action, whatever
+/// the mask, and the agent dies of it (see `os::signals`).
+pub const FORWARDED_SIGNALS: [Signal; 28] = [
     Signal::SIGHUP,
+    Signal::SIGINT,
     Signal::SIGQUIT,
+    Signal::SIGILL,
+    Signal::SIGTRAP,
+    Signal::SIGABRT,
+    Signal::SIGBUS,
+    Signal::SIGFPE,
     Signal::SIGUSR1,
+    Signal::SIGSEGV,
     Signal::SIGUSR2,
+    Signal::SIGPIPE,
+    Signal::SIGALRM,
+    Signal::SIGTERM,
+    Signal::SIGSTKFLT,
+    Signal::SIGCONT,
+    Signal::SIGTSTP,
+    Signal::SIGTTIN,
+    Signal::SIGTTOU,
+    Signal::SIGURG,
+    Signal::SIGXCPU,
+    Signal::SIGXFSZ,
+    Signal::SIGVTALRM,
+    Signal::SIGPROF,
     Signal::SIGWINCH,
+    Signal::SIGIO,
+    Signal::SIGPWR,
+    Signal::SIGSYS,
 ];
+
+/// The job-control stops (terminal stop, background read and write): forwarded to the
+/// game's group, after which the agent suspends itself, unless it is PID 1.
+pub fn is_job_control_stop(signal: Signal) -> bool {
+    matches!(signal, Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU)
+}
 
 /// Parses a signal as `TERM`, `SIGTERM`, `sigterm` or `15`.
 pub fn parse_signal(text: &str) -> Result<Signal, String> {
@@ -46,7 +79,7 @@ impl SignalMap {
                 let signal = parse_signal(from)?;
                 if !FORWARDED_SIGNALS.contains(&signal) {
                     return Err(format!(
-                        "{} is not a forwarded signal (forwarded: TERM, INT, HUP, QUIT, USR1, USR2, WINCH)",
+                        "{} is not a forwarded signal (every signal 1-31 is, except KILL, STOP and CHLD)",
                         signal.as_str()
                     ));
                 }
@@ -86,6 +119,21 @@ mod tests {
         assert_eq!(SignalMap::parse("").unwrap(), SignalMap::default());
     }
 
+    /// Every standard signal is forwarded but the three the kernel or the agent keeps.
+    #[test]
+    fn every_standard_signal_but_kill_stop_and_chld_is_forwarded() {
+        for number in 1..=31 {
+            let signal = Signal::try_from(number).unwrap();
+            let kept = [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGCHLD].contains(&signal);
+            assert_eq!(FORWARDED_SIGNALS.contains(&signal), !kept, "{signal}");
+            let rewritable = SignalMap::parse(&format!("{number}=TERM"));
+            assert_eq!(rewritable.is_ok(), !kept, "{signal}: {rewritable:?}");
+        }
+        let map = SignalMap::parse("SEGV=TERM,TSTP=STOP,cont=CONT").unwrap();
+        assert_eq!(map.rewrite(Signal::SIGSEGV), Some(Signal::SIGTERM));
+        assert_eq!(map.rewrite(Signal::SIGTSTP), Some(Signal::SIGSTOP));
+    }
+
     #[test]
     fn signal_map_errors_name_the_bad_part() {
         assert!(SignalMap::parse("TERM").unwrap_err().contains("FROM=TO"));
@@ -98,6 +146,9 @@ mod tests {
         assert!(SignalMap::parse("CHLD=INT")
             .unwrap_err()
             .contains("not a forwarded"));
+        assert!(SignalMap::parse("STOP=INT")
+            .unwrap_err()
+            .contains("SIGSTOP is not a forwarded"));
         assert!(SignalMap::parse("TERM=BOGUS")
             .unwrap_err()
             .contains("BOGUS"));

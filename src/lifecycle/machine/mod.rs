@@ -33,7 +33,17 @@
 //! | Stopping   | kill timer                     | SIGKILL the group                               | Stopping   |
 //! | Stopping   | game exited                    | exit with its code (0 if self-stop failed)      | Exited     |
 //! | Start/Run  | no heartbeat for the timeout   | SIGKILL the group; its exit counts as code 124  | (policy)   |
+//! | any alive  | SIGINT                         | as SIGTERM, but the game gets INT (or its map)  | Stopping   |
 //! | alive      | other forwarded signal         | forward it (rewritten if mapped)                | same       |
+//! | alive      | SIGTSTP / SIGTTIN / SIGTTOU    | forward it, then suspend the agent (not PID 1)  | same       |
+//! | exiting    | game exited, its group not     | stop signal to the group, kill timer (if none)  | Stopping   |
+//! | Stopping   | the group is gone              | exit with the game's code                       | Exited     |
+//! | Restarting | restart could not spawn        | exit with the agent's code (126/127/70), as is  | Exited     |
+//!
+//! "Exiting" is every row above that exits: the agent never exits while processes the game
+//! left in its process group run on. They get the stop signal and what is left of the grace
+//! period (a stop already under way keeps its kill timer), then SIGKILL; the exit follows
+//! once the group is empty. (A game restarted in place leaves its old group alone.)
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -56,6 +66,9 @@ pub enum Action {
     SpawnChild,
     /// Run `--pre-stop`, bounded by this long; `PreStopHookFinished` follows.
     RunPreStopHook(Duration),
+    /// Stop the agent itself until SIGCONT (job control, after forwarding SIGTSTP, SIGTTIN or
+    /// SIGTTOU); never decided when the agent is PID 1.
+    SuspendSelf,
     /// A decision worth one log line (and a status field): the driver logs it at info.
     Note(String),
     Exit(i32),
@@ -118,6 +131,8 @@ pub enum StopCause {
     SelfStopWaitPassed(EndReason),
     /// The match ended and self-stop failed for good.
     SelfStopFailed(EndReason),
+    /// The game exited with this code and left processes in its group.
+    LeftInGroup(i32),
 }
 
 impl std::fmt::Display for StopCause {
@@ -131,6 +146,10 @@ impl std::fmt::Display for StopCause {
                 )
             }
             StopCause::SelfStopFailed(reason) => write!(f, "{reason}; self-stop failed"),
+            StopCause::LeftInGroup(code) => write!(
+                f,
+                "the game exited with code {code}, leaving processes in its process group"
+            ),
         }
     }
 }
@@ -145,7 +164,8 @@ pub enum State {
     Restarting,
     /// The match is over: self-stop was called, the platform's SIGTERM is awaited.
     Ending(EndReason),
-    /// The game was sent the stop signal and is SIGKILLed when the kill timer fires.
+    /// The game (or what it left in its group) was sent the stop signal and is SIGKILLed
+    /// when the kill timer fires.
     Stopping {
         cause: StopCause,
         killed: bool,
@@ -169,6 +189,8 @@ pub struct MachineOptions {
     pub heartbeat_timeout: Option<Duration>,
     pub self_stop_wait: Duration,
     pub pre_stop_hook: bool,
+    /// The agent is PID 1: job control must not suspend it (a container would freeze).
+    pub is_pid1: bool,
 }
 
 pub struct Machine {
@@ -176,6 +198,10 @@ pub struct Machine {
     state: State,
     now: Duration,
     child_alive: bool,
+    /// The game's process group has a process in it (the game, or what it left).
+    group_alive: bool,
+    /// The code to exit with once the group is gone (the game has exited, its group not).
+    exit_when_group_gone: Option<i32>,
     /// The code the game last exited with.
     exited_code: Option<i32>,
     started_once: bool,
@@ -196,6 +222,9 @@ mod transitions;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod tests_signals;
+
 impl Machine {
     pub fn new(options: MachineOptions) -> Self {
         Machine {
@@ -203,6 +232,8 @@ impl Machine {
             state: State::Starting,
             now: Duration::ZERO,
             child_alive: false,
+            group_alive: false,
+            exit_when_group_gone: None,
             exited_code: None,
             started_once: false,
             ready: false,
@@ -251,6 +282,17 @@ impl Machine {
 /// SIGTERM (the platform's and Docker's stop) and SIGINT (Ctrl-C) ask the agent to stop.
 fn is_stop_request(signal: Signal) -> bool {
     matches!(signal, Signal::SIGTERM | Signal::SIGINT)
+}
+
+/// What a stop by `signal` sends the game: SIGTERM sends the stop signal (`--stop-signal`),
+/// SIGINT sends SIGINT, as an interactive Ctrl-C would; a `--forward-signal-map` rewrite of
+/// either wins.
+fn stop_signal_for(signal: Signal, options: &MachineOptions) -> Signal {
+    match (options.forward_signal_map.rewrite(signal), signal) {
+        (Some(rewritten), _) => rewritten,
+        (None, Signal::SIGTERM) => options.stop_signal,
+        (None, other) => other,
+    }
 }
 
 /// The code an exit policy sees for a game killed because its heartbeats stopped.

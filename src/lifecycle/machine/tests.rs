@@ -10,11 +10,11 @@ use crate::lifecycle::event::GameRequest;
 use crate::lifecycle::policy::{OnExitPolicy, RestartBudget};
 use crate::units::SignalMap;
 
-const fn s(secs: u64) -> Duration {
+pub(super) const fn s(secs: u64) -> Duration {
     Duration::from_secs(secs)
 }
 
-fn options() -> MachineOptions {
+pub(super) fn options() -> MachineOptions {
     MachineOptions {
         stop_signal: Signal::SIGTERM,
         forward_signal_map: SignalMap::default(),
@@ -33,37 +33,47 @@ fn options() -> MachineOptions {
         heartbeat_timeout: None,
         self_stop_wait: s(30),
         pre_stop_hook: false,
+        is_pid1: false,
     }
 }
 
 /// A machine whose game has started, at time 0.
-fn started(options: MachineOptions) -> Machine {
+pub(super) fn started(options: MachineOptions) -> Machine {
     let mut machine = Machine::new(options);
     machine.handle(s(0), Event::ChildStarted);
     machine
 }
 
-fn exited(code: i32) -> Event {
-    Event::ChildExited(ChildOutcome::Exited(code))
+/// The game exited with `code`, and nothing is left in its process group.
+pub(super) fn exited(code: i32) -> Event {
+    ended(ChildOutcome::Exited(code))
 }
 
-fn game(request: GameRequest) -> Event {
+/// The game ended so, and nothing is left in its process group.
+pub(super) fn ended(outcome: ChildOutcome) -> Event {
+    Event::ChildExited {
+        outcome,
+        group_left: false,
+    }
+}
+
+pub(super) fn game(request: GameRequest) -> Event {
     Event::Game(request)
 }
 
 /// The actions without the `Note`s (which only log).
-fn effects(actions: Vec<Action>) -> Vec<Action> {
+pub(super) fn effects(actions: Vec<Action>) -> Vec<Action> {
     actions
         .into_iter()
         .filter(|a| !matches!(a, Action::Note(_)))
         .collect()
 }
 
-fn has(actions: &[Action], wanted: &Action) -> bool {
+pub(super) fn has(actions: &[Action], wanted: &Action) -> bool {
     actions.contains(wanted)
 }
 
-fn cancels_then(tail: &[Action]) -> impl Fn(Vec<Action>) -> bool + '_ {
+pub(super) fn cancels_then(tail: &[Action]) -> impl Fn(Vec<Action>) -> bool + '_ {
     move |actions| {
         let effects = effects(actions);
         effects.ends_with(tail)
@@ -95,15 +105,44 @@ fn sigterm_stops_with_the_stop_signal_and_the_kill_timer() {
     );
 }
 
+/// SIGTERM sends the stop signal; SIGINT sends SIGINT (Ctrl-C reaches the game as
+/// Ctrl-C); a rewrite of either wins.
 #[test]
 fn sigint_and_mapped_stops_send_the_right_signal() {
     let mut machine = started(MachineOptions {
         stop_signal: Signal::SIGQUIT,
         ..options()
     });
+    let actions = machine.handle(s(1), Event::Signal(Signal::SIGINT));
+    assert!(
+        cancels_then(&[
+            Action::SignalGroup(Signal::SIGINT),
+            Action::StartTimer(Timer::Kill, s(29))
+        ])(actions.clone()),
+        "{actions:?}"
+    );
+    assert_eq!(
+        machine.state(),
+        &State::Stopping {
+            cause: StopCause::Signal(Signal::SIGINT),
+            killed: false
+        }
+    );
+    let mut machine = started(MachineOptions {
+        stop_signal: Signal::SIGQUIT,
+        ..options()
+    });
+    assert!(has(
+        &machine.handle(s(1), Event::Signal(Signal::SIGTERM)),
+        &Action::SignalGroup(Signal::SIGQUIT)
+    ));
+    let mut machine = started(MachineOptions {
+        forward_signal_map: SignalMap::parse("INT=USR1").unwrap(),
+        ..options()
+    });
     assert!(has(
         &machine.handle(s(1), Event::Signal(Signal::SIGINT)),
-        &Action::SignalGroup(Signal::SIGQUIT)
+        &Action::SignalGroup(Signal::SIGUSR1)
     ));
     let mut machine = started(MachineOptions {
         forward_signal_map: SignalMap::parse("TERM=INT").unwrap(),
@@ -125,7 +164,7 @@ fn a_second_stop_signal_is_forwarded_without_restarting_the_timer() {
     );
     assert_eq!(
         machine.handle(s(3), Event::Signal(Signal::SIGINT)),
-        vec![Action::SignalGroup(Signal::SIGTERM)]
+        vec![Action::SignalGroup(Signal::SIGINT)]
     );
 }
 
@@ -168,10 +207,7 @@ fn the_kill_timer_kills_once_and_the_exit_is_137_remapped() {
         machine.handle(s(29), Event::TimerFired(Timer::Kill)),
         vec![]
     );
-    let exit = machine.handle(
-        s(29),
-        Event::ChildExited(ChildOutcome::Signaled(Signal::SIGKILL)),
-    );
+    let exit = machine.handle(s(29), ended(ChildOutcome::Signaled(Signal::SIGKILL)));
     assert_eq!(
         exit,
         vec![Action::CancelTimer(Timer::Heartbeat), Action::Exit(0)]
@@ -228,7 +264,7 @@ fn exit_codes_and_signal_deaths_pass_through_under_the_exit_policy() {
     ] {
         let mut machine = started(options());
         assert!(has(
-            &machine.handle(s(1), Event::ChildExited(outcome)),
+            &machine.handle(s(1), ended(outcome)),
             &Action::Exit(code)
         ));
         assert_eq!(machine.state(), &State::Exited(code));
@@ -479,10 +515,7 @@ fn a_self_stop_that_fails_for_good_stops_the_game_and_exits_0() {
             && has(&actions, &Action::StartTimer(Timer::Kill, s(29)))
     );
     assert!(has(
-        &machine.handle(
-            s(3),
-            Event::ChildExited(ChildOutcome::Signaled(Signal::SIGTERM))
-        ),
+        &machine.handle(s(3), ended(ChildOutcome::Signaled(Signal::SIGTERM))),
         &Action::Exit(0)
     ));
 }
@@ -650,10 +683,7 @@ fn heartbeats_rearm_the_watchdog_and_a_hang_is_killed_and_seen_as_124() {
         effects(machine.handle(s(15), Event::TimerFired(Timer::Heartbeat))),
         vec![Action::KillGroup]
     );
-    let actions = machine.handle(
-        s(15),
-        Event::ChildExited(ChildOutcome::Signaled(Signal::SIGKILL)),
-    );
+    let actions = machine.handle(s(15), ended(ChildOutcome::Signaled(Signal::SIGKILL)));
     assert!(
         has(&actions, &Action::StartTimer(Timer::RestartBackoff, s(1))),
         "{actions:?}"
@@ -669,10 +699,7 @@ fn a_hang_under_the_default_policy_exits_124() {
     machine.handle(s(1), game(GameRequest::Heartbeat));
     machine.handle(s(11), Event::TimerFired(Timer::Heartbeat));
     assert!(has(
-        &machine.handle(
-            s(11),
-            Event::ChildExited(ChildOutcome::Signaled(Signal::SIGKILL))
-        ),
+        &machine.handle(s(11), ended(ChildOutcome::Signaled(Signal::SIGKILL))),
         &Action::Exit(124)
     ));
 }

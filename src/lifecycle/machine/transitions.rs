@@ -3,10 +3,13 @@
 
 use nix::sys::signal::Signal;
 
-use super::{is_stop_request, Action, EndReason, Machine, State, StopCause, HUNG_CODE};
+use super::{
+    is_stop_request, stop_signal_for, Action, EndReason, Machine, State, StopCause, HUNG_CODE,
+};
 use crate::lifecycle::event::{Event, GameRequest, Timer};
 use crate::lifecycle::policy::ExitAction;
 use crate::lifecycle::status::SelfStopProgress;
+use crate::units::is_job_control_stop;
 
 /// Timers that belong to a match in play and end with it.
 const MATCH_TIMERS: [Timer; 6] = [
@@ -24,18 +27,31 @@ impl Machine {
             Event::ChildStarted => self.on_child_started(out),
             Event::ChildSpawnFailed(code) => {
                 self.child_alive = false;
+                self.group_alive = false;
                 out.push(Action::Note(format!(
                     "the game could not be restarted (exit code {code})"
                 )));
-                self.exit(code, out);
+                // The agent's own failure: its code is not the game's, and is not remapped.
+                self.state = State::Exited(code);
+                out.push(Action::Exit(code));
             }
-            Event::ChildExited(outcome) => {
+            Event::ChildExited {
+                outcome,
+                group_left,
+            } => {
                 let code = if std::mem::take(&mut self.hung) {
                     HUNG_CODE
                 } else {
                     outcome.shell_code()
                 };
+                self.group_alive = group_left;
                 self.on_child_exited(code, out);
+            }
+            Event::GroupGone => {
+                self.group_alive = false;
+                if let Some(code) = self.exit_when_group_gone.take() {
+                    self.exit(code, out);
+                }
             }
             Event::Signal(signal) => self.on_signal(signal, out),
             Event::Game(request) => self.on_game_request(request, out),
@@ -44,7 +60,7 @@ impl Machine {
             Event::SelfStopAccepted => self.self_stop = SelfStopProgress::Accepted,
             Event::SelfStopFailed(why) => self.on_self_stop_failed(why, out),
             Event::PreStopHookFinished => {
-                if let (Some(signal), true) = (self.signal_after_hook.take(), self.child_alive) {
+                if let (Some(signal), true) = (self.signal_after_hook.take(), self.group_alive) {
                     out.push(Action::SignalGroup(signal));
                 }
             }
@@ -53,6 +69,7 @@ impl Machine {
 
     fn on_child_started(&mut self, out: &mut Vec<Action>) {
         self.child_alive = true;
+        self.group_alive = true;
         self.ready = false;
         self.state = State::Starting;
         self.players.clear();
@@ -71,7 +88,7 @@ impl Machine {
         self.exited_code = Some(code);
         out.push(Action::CancelTimer(Timer::Heartbeat));
         match &self.state {
-            State::Stopping { .. } => self.exit(code, out),
+            State::Stopping { .. } => self.finish(code, out),
             // The match is already over: wait for the platform's SIGTERM as planned.
             State::Ending(_) => {}
             State::Starting | State::Running => {
@@ -84,7 +101,7 @@ impl Machine {
 
     fn apply_exit_action(&mut self, action: ExitAction, code: i32, out: &mut Vec<Action>) {
         match action {
-            ExitAction::Exit => self.exit(code, out),
+            ExitAction::Exit => self.finish(code, out),
             ExitAction::Stop => {
                 self.end_match(EndReason::GameExited(code), out);
             }
@@ -121,22 +138,28 @@ impl Machine {
     }
 
     fn on_signal(&mut self, signal: Signal, out: &mut Vec<Action>) {
-        let rewritten = self.options.forward_signal_map.rewrite(signal);
-        if !is_stop_request(signal) {
-            if self.child_alive {
-                out.push(Action::SignalGroup(rewritten.unwrap_or(signal)));
+        if is_stop_request(signal) {
+            let stop_signal = stop_signal_for(signal, &self.options);
+            if let State::Stopping { .. } = self.state {
+                // Forwarded again; the kill timer keeps running from the first stop.
+                if self.group_alive {
+                    out.push(Action::SignalGroup(stop_signal));
+                }
+                return;
             }
+            self.stop(StopCause::Signal(signal), stop_signal, out);
             return;
         }
-        let stop_signal = rewritten.unwrap_or(self.options.stop_signal);
-        if let State::Stopping { .. } = self.state {
-            // Forwarded again; the kill timer keeps running from the first stop.
-            if self.child_alive {
-                out.push(Action::SignalGroup(stop_signal));
-            }
-            return;
+        let forwarded = self.options.forward_signal_map.rewrite(signal);
+        if self.group_alive {
+            out.push(Action::SignalGroup(forwarded.unwrap_or(signal)));
         }
-        self.stop(StopCause::Signal(signal), stop_signal, out);
+        // Job control, as dumb-init does it: the game's group stops, and so does the agent,
+        // so the shell that sent it sees its job stopped; its SIGCONT resumes the agent,
+        // which forwards that too. As PID 1 the agent never stops: the container would hang.
+        if is_job_control_stop(signal) && !self.options.is_pid1 {
+            out.push(Action::SuspendSelf);
+        }
     }
 
     fn on_game_request(&mut self, request: GameRequest, out: &mut Vec<Action>) {
@@ -306,10 +329,14 @@ impl Machine {
     fn stop(&mut self, cause: StopCause, signal: Signal, out: &mut Vec<Action>) {
         out.extend(MATCH_TIMERS.iter().map(|t| Action::CancelTimer(*t)));
         out.push(Action::CancelTimer(Timer::SelfStopWait));
-        if !self.child_alive {
-            let code = self.exited_code.unwrap_or(crate::exit_code::SUCCESS);
+        let code = self.exited_code.unwrap_or(crate::exit_code::SUCCESS);
+        if !self.group_alive {
             self.exit(code, out);
             return;
+        }
+        if !self.child_alive {
+            // Only what the game left in its group is stopped: exit once it is gone.
+            self.exit_when_group_gone = Some(code);
         }
         out.push(Action::Note(format!("stopping the game: {cause}")));
         self.state = State::Stopping {
@@ -324,6 +351,30 @@ impl Machine {
             out.push(Action::SignalGroup(signal));
         }
         out.push(Action::StartTimer(Timer::Kill, kill_after));
+    }
+
+    /// The game has exited with `code`: exit with it once nothing is left in its group. What
+    /// the game left gets the stop signal and the grace period (what remains of it when a
+    /// stop is under way: its kill timer keeps running), then SIGKILL.
+    fn finish(&mut self, code: i32, out: &mut Vec<Action>) {
+        if !self.group_alive {
+            self.exit(code, out);
+            return;
+        }
+        self.exit_when_group_gone = Some(code);
+        if let State::Stopping { .. } = self.state {
+            return;
+        }
+        out.extend(MATCH_TIMERS.iter().map(|t| Action::CancelTimer(*t)));
+        out.push(Action::CancelTimer(Timer::SelfStopWait));
+        let cause = StopCause::LeftInGroup(code);
+        out.push(Action::Note(format!("stopping the game: {cause}")));
+        self.state = State::Stopping {
+            cause,
+            killed: false,
+        };
+        out.push(Action::SignalGroup(self.options.stop_signal));
+        out.push(Action::StartTimer(Timer::Kill, self.options.kill_after));
     }
 
     /// Exits with the game's `code`, remapped, unless a failed self-stop decided on 0.
