@@ -72,7 +72,7 @@ fn main() -> ExitCode {
         return code(runtime.block_on(platform.self_stop.stop()).exit_code());
     }
 
-    code(runtime.block_on(async {
+    let exit = runtime.block_on(async {
         // 7. The local API, bound before the game exists: the game never starts without it.
         let bound = match api::bind(cli.api.api_addr).await {
             Ok(bound) => bound,
@@ -124,7 +124,12 @@ fn main() -> ExitCode {
                 error.exit_code()
             }
         }
-    }))
+    });
+    // 9. Exit now. The game is gone and its output passed on; tearing the runtime down
+    //    (the API's listener and connections, its tasks) is what the kernel does at exit,
+    //    only faster.
+    std::mem::forget(runtime);
+    code(exit)
 }
 
 fn code(value: i32) -> ExitCode {

@@ -58,18 +58,22 @@ pub struct Cli {
     pub command: Vec<OsString>,
 }
 
+/// `defer`: the subcommand's options are only built when it is the one given (or its help is
+/// shown), so that wrap mode, the entrypoint, does not pay to build them at every start.
 #[derive(Debug, clap::Subcommand)]
+#[command(defer = true)]
 pub enum Subcommand {
     /// Ask the platform to stop this deployment, once, with retries
-    ///
-    /// Sends `DELETE $ARBITRIUM_DELETE_URL` with `authorization: $ARBITRIUM_DELETE_TOKEN`.
-    /// Exit 0: accepted or already stopping (404); 77: refused (401/403), not retried;
-    /// 69: no answer before the attempts or the deadline ran out;
-    /// 64: ARBITRIUM_DELETE_URL/TOKEN missing or malformed, or a bad option.
     SelfStop(SelfStopCommand),
 }
 
-/// The options of `edgegap-agent self-stop`.
+// The options of `edgegap-agent self-stop`. Deferred, they bring their own help text: this.
+/// Ask the platform to stop this deployment, once, with retries
+///
+/// Sends `DELETE $ARBITRIUM_DELETE_URL` with `authorization: $ARBITRIUM_DELETE_TOKEN`.
+/// Exit 0: accepted or already stopping (404); 77: refused (401/403), not retried;
+/// 69: no answer before the attempts or the deadline ran out;
+/// 64: ARBITRIUM_DELETE_URL/TOKEN missing or malformed, or a bad option.
 #[derive(Debug, Clone, Args)]
 pub struct SelfStopCommand {
     #[command(flatten)]

@@ -20,7 +20,7 @@ mod child;
 
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -121,11 +121,11 @@ pub fn spawn_in_own_group(spec: &SpawnSpec<'_>) -> Result<Spawned, SpawnError> {
     let plan = Plan {
         candidates: &strings.candidates,
         argv: pointers(&strings.argv),
-        envp: pointers(&strings.envp),
+        envp: strings.envp(spec),
         cwd: strings.cwd.as_deref(),
         stdout: stdout.as_ref().map(|(_, write)| write.as_raw_fd()),
         stderr: stderr.as_ref().map(|(_, write)| write.as_raw_fd()),
-        foreground: nix::unistd::isatty(io::stdin().as_fd()).unwrap_or(false),
+        foreground: stdin_is_a_terminal(),
         agent: nix::unistd::getpid().as_raw(),
         realtime: (libc::SIGRTMIN(), libc::SIGRTMAX()),
     };
@@ -158,7 +158,9 @@ pub fn spawn_in_own_group(spec: &SpawnSpec<'_>) -> Result<Spawned, SpawnError> {
 struct Strings {
     candidates: Vec<CString>,
     argv: Vec<CString>,
-    envp: Vec<CString>,
+    /// The variables set, as `KEY=VALUE`; the inherited ones are not copied (see
+    /// [`inherited_environment`]).
+    set_env: Vec<CString>,
     cwd: Option<CString>,
 }
 
@@ -169,19 +171,11 @@ impl Strings {
             .iter()
             .map(|arg| c_string(arg.as_bytes()))
             .collect::<io::Result<Vec<_>>>()?;
-        let replaced = |key: &OsStr| {
-            spec.remove_env.iter().any(|k| OsStr::new(k) == key)
-                || spec.set_env.iter().any(|(k, _)| OsStr::new(k) == key)
-        };
-        let mut envp = Vec::new();
-        for (key, value) in std::env::vars_os().filter(|(key, _)| !replaced(key)) {
-            envp.push(c_string(
-                &[key.as_bytes(), b"=", value.as_bytes()].concat(),
-            )?);
-        }
-        for (key, value) in spec.set_env {
-            envp.push(c_string(format!("{key}={value}").as_bytes())?);
-        }
+        let set_env = spec
+            .set_env
+            .iter()
+            .map(|(key, value)| c_string(format!("{key}={value}").as_bytes()))
+            .collect::<io::Result<Vec<_>>>()?;
         let cwd = spec
             .cwd
             .map(|dir| c_string(dir.as_os_str().as_bytes()))
@@ -194,10 +188,59 @@ impl Strings {
         Ok(Strings {
             candidates: candidates(program)?,
             argv,
-            envp,
+            set_env,
             cwd,
         })
     }
+
+    /// `envp`: the agent's own variables but those set or removed, then those set.
+    fn envp(&self, spec: &SpawnSpec<'_>) -> Vec<*const libc::c_char> {
+        let replaced = |key: &[u8]| {
+            spec.remove_env.iter().any(|k| k.as_bytes() == key)
+                || spec.set_env.iter().any(|(k, _)| k.as_bytes() == key)
+        };
+        let mut envp: Vec<*const libc::c_char> = inherited_environment()
+            .filter(|entry| {
+                let bytes = entry.to_bytes();
+                let key = bytes.split(|&b| b == b'=').next().unwrap_or(bytes);
+                !replaced(key)
+            })
+            .map(CStr::as_ptr)
+            .collect();
+        envp.extend(self.set_env.iter().map(|s| s.as_ptr()));
+        envp.push(std::ptr::null());
+        envp
+    }
+}
+
+extern "C" {
+    /// The process's environment, as libc keeps it (`KEY=VALUE` strings, null-ended).
+    static environ: *const *const libc::c_char;
+}
+
+/// The agent's environment as it is, without a copy: `std::env::vars_os` would copy every
+/// variable twice over, at every start of the game. Sound because nothing in the agent
+/// changes its environment once running (`set_var`/`remove_var` are banned in
+/// `clippy.toml`), so the strings stay where they are until the process ends.
+fn inherited_environment() -> impl Iterator<Item = &'static CStr> {
+    // SAFETY: `environ` is libc's null-ended array of null-terminated strings, never changed
+    // by the agent (see above); reading the pointer itself is a plain load.
+    let mut entry = unsafe { environ };
+    std::iter::from_fn(move || {
+        if entry.is_null() {
+            return None;
+        }
+        // SAFETY: `entry` points into the null-ended array: reading it is in bounds, and a
+        // non-null element is a valid C string for the life of the process.
+        let current = unsafe { *entry };
+        if current.is_null() {
+            return None;
+        }
+        // SAFETY: as above; the next element exists since this one was not the null end.
+        entry = unsafe { entry.add(1) };
+        // SAFETY: a non-null element of environ is a null-terminated string.
+        Some(unsafe { CStr::from_ptr(current) })
+    })
 }
 
 fn c_string(bytes: &[u8]) -> io::Result<CString> {
@@ -234,6 +277,12 @@ fn candidates(program: &OsStr) -> io::Result<Vec<CString>> {
             dir => c_string(&[dir, b"/", name].concat()),
         })
         .collect()
+}
+
+/// Whether fd 0 is a terminal (without `std::io::stdin`, which allocates a buffer).
+fn stdin_is_a_terminal() -> bool {
+    // SAFETY: isatty only inspects the descriptor; a closed fd 0 is an error (false).
+    unsafe { libc::isatty(0) == 1 }
 }
 
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {

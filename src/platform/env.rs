@@ -134,7 +134,11 @@ fn quote(variable: &str, value: &str) -> String {
 impl PlatformEnv {
     /// Reads the process environment (names and values converted lossily to UTF-8).
     pub fn from_env() -> (PlatformEnv, Vec<EnvProblem>) {
-        PlatformEnv::from_iter(std::env::vars_os().map(|(name, value)| {
+        // Only the platform's variables are copied (the agent starts the game right after:
+        // every copy of the whole environment is start-up time).
+        let platform_vars = std::env::vars_os()
+            .filter(|(name, _)| name.as_encoded_bytes().starts_with(PREFIX.as_bytes()));
+        PlatformEnv::from_iter(platform_vars.map(|(name, value)| {
             (
                 name.to_string_lossy().into_owned(),
                 value.to_string_lossy().into_owned(),
