@@ -4,11 +4,17 @@
 //!   --touch FILE           create FILE first (proves the game was started)
 //!   --print-env VAR        print `ENV VAR=<value>` (or `ENV VAR unset`)
 //!   --record-signals FILE  append each received signal's name to FILE, one per line
-//!                          (`-`: print it on stdout at once)
+//!                          (`-`: print it on stdout at once): TERM, INT, HUP, QUIT, USR1,
+//!                          USR2 and WINCH; every other signal keeps its default action
+//!   --record-all           record every signal 1-31 but KILL, STOP and CHLD (what the agent
+//!                          forwards), instead of those seven
+//!   --stoppable            with --record-all: TSTP, TTIN and TTOU are not recorded but
+//!                          keep their default action, stopping the game
 //!   --ignore-term          SIGTERM is recorded (if recording) and otherwise ignored
 //!   --on-term-exit CODE    on SIGTERM, exit with CODE after --on-term-delay-ms (default 0)
 //!   --grandchild           start a grandchild in the same process group that records
 //!                          signals to FILE.grandchild (needs --record-signals)
+//!   --grandchild-ignores-term  the grandchild ignores SIGTERM (it records it)
 //!   --orphans N            orphan N grandchildren that each live --orphan-ms (default 50)
 //!   --die-signal N         after READY, die of signal N
 //!   --run-ms N             after READY, run N ms, then exit with --exit (default 0)
@@ -37,6 +43,7 @@ use nix::unistd::{fork, ForkResult};
 #[path = "http.rs"]
 mod http;
 
+/// What `--record-signals` records by default.
 const RECORDED: [Signal; 7] = [
     Signal::SIGTERM,
     Signal::SIGINT,
@@ -47,11 +54,17 @@ const RECORDED: [Signal; 7] = [
     Signal::SIGWINCH,
 ];
 
+/// The job-control stops `--stoppable` leaves at their default action.
+const JOB_CONTROL: [Signal; 3] = [Signal::SIGTSTP, Signal::SIGTTIN, Signal::SIGTTOU];
+
 #[derive(Default, Clone)]
 struct Script {
     touch: Option<String>,
     print_env: Vec<String>,
     record: Option<String>,
+    record_all: bool,
+    stoppable: bool,
+    grandchild_ignores_term: bool,
     ignore_term: bool,
     on_term_exit: Option<i32>,
     on_term_delay_ms: u64,
@@ -83,6 +96,9 @@ fn parse() -> Script {
             "--touch" => script.touch = Some(value()),
             "--print-env" => script.print_env.push(value()),
             "--record-signals" => script.record = Some(value()),
+            "--record-all" => script.record_all = true,
+            "--stoppable" => script.stoppable = true,
+            "--grandchild-ignores-term" => script.grandchild_ignores_term = true,
             "--ignore-term" => script.ignore_term = true,
             "--on-term-exit" => script.on_term_exit = Some(value().parse().unwrap()),
             "--on-term-delay-ms" => script.on_term_delay_ms = value().parse().unwrap(),
@@ -120,11 +136,28 @@ fn record(path: &str, signal: Signal) {
         .unwrap();
 }
 
-fn handle_signals(script: Script) {
+/// The signals the game takes (and records): the seven by default, or every one the agent
+/// forwards with `--record-all` (less the job-control stops with `--stoppable`).
+fn recorded_set(script: &Script) -> SigSet {
     let mut set = SigSet::empty();
-    for signal in RECORDED {
-        set.add(signal);
+    if !script.record_all {
+        for signal in RECORDED {
+            set.add(signal);
+        }
+        return set;
     }
+    for signal in Signal::iterator() {
+        let kept = [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGCHLD].contains(&signal)
+            || (script.stoppable && JOB_CONTROL.contains(&signal));
+        if !kept {
+            set.add(signal);
+        }
+    }
+    set
+}
+
+fn handle_signals(script: Script) {
+    let set = recorded_set(&script);
     set.thread_block().unwrap();
     std::thread::spawn(move || loop {
         let signal = set.wait().unwrap();
@@ -213,12 +246,14 @@ fn main() {
                 .expect("--grandchild needs --record-signals")
         );
         let exe = std::env::current_exe().unwrap();
+        let mut grandchild = Command::new(exe);
+        grandchild.args(["--record-signals", &path, "--label", "GRANDCHILD"]);
+        if script.grandchild_ignores_term {
+            grandchild.arg("--ignore-term");
+        }
         // The grandchild lives in the game's process group until the group is signalled.
         #[allow(clippy::zombie_processes)]
-        Command::new(exe)
-            .args(["--record-signals", &path, "--label", "GRANDCHILD"])
-            .spawn()
-            .unwrap();
+        grandchild.spawn().unwrap();
     }
     if script.orphans > 0 {
         orphan(script.orphans, Duration::from_millis(script.orphan_ms));

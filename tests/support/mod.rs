@@ -305,3 +305,46 @@ pub fn children_of(parent: Pid) -> Vec<(Pid, char)> {
     }
     children
 }
+
+/// A process's state letter in `/proc/<pid>/stat` (`R`, `S`, `T` stopped, `Z` zombie, ...), or
+/// `None` once it is gone.
+pub fn state_of(pid: Pid) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next())
+        .and_then(|s| s.chars().next())
+}
+
+/// The agent's command as PID 1 of a new PID namespace (`unshare --pid --fork --mount-proc`:
+/// root, or user namespaces), cleaned of the test's own `EDGEGAP_AGENT_*`/`ARBITRIUM_*`
+/// variables as [`agent_command`] is, its API on a free port. Add the agent's arguments.
+pub fn agent_as_pid1_command() -> Command {
+    let mut unshare = Command::new("unshare");
+    if !nix::unistd::geteuid().is_root() {
+        unshare.args(["--user", "--map-root-user"]);
+    }
+    unshare.args(["--pid", "--fork", "--mount-proc", AGENT]);
+    for (key, _) in std::env::vars_os() {
+        let key_text = key.to_string_lossy();
+        if key_text.starts_with("EDGEGAP_AGENT_") || key_text.starts_with("ARBITRIUM_") {
+            unshare.env_remove(&key);
+        }
+    }
+    unshare.env("EDGEGAP_AGENT_API_ADDR", "127.0.0.1:0");
+    unshare
+}
+
+/// The agent started by [`agent_as_pid1_command`], seen from the host: `unshare --fork`'s
+/// only child.
+pub fn pid1_agent_of(unshare: &Running) -> Pid {
+    let mut agent = None;
+    assert!(
+        wait_until(DEADLINE, || {
+            agent = children_of(unshare.pid()).first().map(|(pid, _)| *pid);
+            agent.is_some()
+        }),
+        "unshare started no agent; stderr:\n{}",
+        unshare.stderr()
+    );
+    agent.unwrap()
+}
