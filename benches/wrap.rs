@@ -1,10 +1,26 @@
-//! Wrap-mode benchmark: the agent against Debian's `tini` and `dumb-init`, in one run.
+//! Wrap-mode benchmark: the agent against Debian's `tini` (its static build, like the
+//! agent's, and the dynamic one) and `dumb-init`, in one run.
 //!
 //! Measures per-run overhead of `X -- /bin/true`, signal forwarding latency, SIGTERM → exit,
 //! idle RSS and CPU, and binary size, and prints a Markdown table (benches/run.sh puts it in
 //! the README). Every figure is measured in the same run for every wrapper, runs interleaved,
-//! so the machine's speed and load cancel out of the comparisons.
+//! so the machine's speed and load cancel out of the comparisons as far as they can; the
+//! load average before and after is printed with the table, since a loaded machine
+//! stretches a longer start-up more than a shorter one.
 //! `BENCH_RUNS` (default 300) and `IDLE_SECONDS` (default 60) bound it.
+//!
+//! How `X -- /bin/true` is measured, exactly (the text printed under the table says the same):
+//! `WARMUP_ROUNDS` rounds are run and thrown away (page cache, CPU frequency), then
+//! `BENCH_RUNS` rounds; a round runs `/bin/true` alone, then each wrapper around it, once
+//! each, in the order of the table's columns. One run is `std::process::Command::status()`
+//! of the wrapper's argv (stdin inherited, stdout and stderr to `/dev/null`, this process's
+//! environment), timed with `Instant` from just before the spawn to the return of the wait.
+//! The CPU time of a run is the growth of this process's `RUSAGE_CHILDREN` user + system
+//! time across it: the wrapper's and the game's, which the wrapper reaped. The row is the
+//! median of each; the overhead is a wrapper's median minus `/bin/true`'s; the ratio is the
+//! agent's overhead over the static tini's (`tini-static -s`, a static binary as the agent
+//! is). The agent is the dist build (`benches/run.sh` names it in `SHIPPED_AGENT`) run with
+//! `--api-addr 127.0.0.1:0 --log-level warn --on-exit '*=exit'`.
 
 use std::io::{BufRead, BufReader, Lines};
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -24,6 +40,8 @@ fn agent() -> &'static str {
 }
 const FAKE_GAME: &str = env!("CARGO_BIN_EXE_fake-game");
 const TINI: &str = "/usr/bin/tini";
+/// Rounds run before the measured ones and not counted.
+const WARMUP_ROUNDS: u64 = 20;
 const TINI_STATIC: &str = "/usr/bin/tini-static";
 const DUMB_INIT: &str = "/usr/bin/dumb-init";
 
@@ -62,19 +80,44 @@ fn wrappers() -> Vec<(&'static str, Vec<&'static str>)> {
                 "--",
             ],
         ),
+        ("tini-static", vec![TINI_STATIC, "-s", "--"]),
         ("tini", vec![TINI, "-s", "--"]),
         ("dumb-init", vec![DUMB_INIT, "--"]),
     ]
 }
 
-/// Median wall time of one `prefix /bin/true`, per wrapper.
-fn spawn_overhead(runs: u64) -> Vec<Duration> {
+/// The columns' indices in [`wrappers`].
+const DIRECT: usize = 0;
+const AGENT: usize = 1;
+const TINI_STATIC_COLUMN: usize = 2;
+
+/// One wrapper's `X -- /bin/true` runs: wall time and CPU time (its own and the game's).
+struct SpawnFigures {
+    wall: Duration,
+    wall_quartiles: (Duration, Duration),
+    cpu: Duration,
+}
+
+/// The CPU time (user + system) of every child this process has waited for so far.
+fn children_cpu() -> Duration {
+    use nix::sys::resource::{getrusage, UsageWho};
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN).expect("getrusage");
+    let micros = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(t.tv_sec() as u64) + Duration::from_micros(t.tv_usec() as u64)
+    };
+    micros(usage.user_time()) + micros(usage.system_time())
+}
+
+/// `prefix /bin/true`, per wrapper, interleaved (see the module's documentation).
+fn spawn_overhead(runs: u64) -> Vec<SpawnFigures> {
     let wrappers = wrappers();
-    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); wrappers.len()];
-    for _ in 0..runs {
+    let mut wall: Vec<Vec<Duration>> = vec![Vec::new(); wrappers.len()];
+    let mut cpu: Vec<Vec<Duration>> = vec![Vec::new(); wrappers.len()];
+    for round in 0..WARMUP_ROUNDS + runs {
         for (i, (_, prefix)) in wrappers.iter().enumerate() {
             let mut argv = prefix.clone();
             argv.push("/bin/true");
+            let cpu_before = children_cpu();
             let started = Instant::now();
             let status = Command::new(argv[0])
                 .args(&argv[1..])
@@ -82,17 +125,33 @@ fn spawn_overhead(runs: u64) -> Vec<Duration> {
                 .stderr(Stdio::null())
                 .status()
                 .expect("run");
-            samples[i].push(started.elapsed());
+            let took = started.elapsed();
             assert!(status.success(), "{argv:?} failed: {status}");
+            if round >= WARMUP_ROUNDS {
+                wall[i].push(took);
+                cpu[i].push(children_cpu().saturating_sub(cpu_before));
+            }
         }
     }
-    samples
-        .into_iter()
-        .map(|mut s| {
-            s.sort();
-            percentile(&s, 0.5)
+    wall.into_iter()
+        .zip(cpu)
+        .map(|(mut wall, mut cpu)| {
+            wall.sort();
+            cpu.sort();
+            SpawnFigures {
+                wall: percentile(&wall, 0.5),
+                wall_quartiles: (percentile(&wall, 0.25), percentile(&wall, 0.75)),
+                cpu: percentile(&cpu, 0.5),
+            }
         })
         .collect()
+}
+
+/// The 1-, 5- and 15-minute load averages.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// A wrapper running the fake game, which prints each signal it gets.
@@ -239,8 +298,19 @@ fn main() {
     let idle_seconds = env_number("IDLE_SECONDS", 60);
     let names: Vec<&str> = wrappers().iter().map(|(n, _)| *n).collect();
 
+    let load_before = load_average();
     let spawn = spawn_overhead(runs);
-    let overhead: Vec<Duration> = spawn.iter().map(|d| d.saturating_sub(spawn[0])).collect();
+    let load_after_spawn = load_average();
+    let overhead: Vec<Duration> = spawn
+        .iter()
+        .map(|f| f.wall.saturating_sub(spawn[DIRECT].wall))
+        .collect();
+    let cpu_overhead: Vec<Duration> = spawn
+        .iter()
+        .map(|f| f.cpu.saturating_sub(spawn[DIRECT].cpu))
+        .collect();
+    let ratio =
+        |of: &[Duration]| of[AGENT].as_secs_f64() / of[TINI_STATIC_COLUMN].as_secs_f64().max(1e-9);
 
     // Idle: all wrappers side by side, for the same seconds.
     let mut idle: Vec<Wrapped> = wrappers()
@@ -280,28 +350,53 @@ fn main() {
         names.join(" | ")
     );
     println!("|---|{}---|", "---|".repeat(names.len()));
+    let blank_direct = |cells: Vec<String>| -> Vec<String> {
+        cells
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| if i == DIRECT { String::new() } else { c })
+            .collect()
+    };
     row(
-        "`X -- /bin/true`, median",
-        spawn.iter().map(|d| format!("{:.0} µs", us(*d))).collect(),
+        "`X -- /bin/true`, median (p25–p75)",
+        spawn
+            .iter()
+            .map(|f| {
+                format!(
+                    "{:.0} µs ({:.0}–{:.0})",
+                    us(f.wall),
+                    us(f.wall_quartiles.0),
+                    us(f.wall_quartiles.1)
+                )
+            })
+            .collect(),
         "",
     );
     row(
-        "spawn overhead over direct",
-        overhead
+        "spawn overhead over direct (wall)",
+        blank_direct(
+            overhead
+                .iter()
+                .map(|d| format!("{:.0} µs", us(*d)))
+                .collect(),
+        ),
+        &format!("agent ≤ 1.5× tini-static: **{:.2}×**", ratio(&overhead)),
+    );
+    row(
+        "CPU time of a run (wrapper + game), median; over direct",
+        spawn
             .iter()
+            .zip(&cpu_overhead)
             .enumerate()
-            .map(|(i, d)| {
-                if i == 0 {
-                    String::new()
+            .map(|(i, (f, d))| {
+                if i == DIRECT {
+                    format!("{:.0} µs", us(f.cpu))
                 } else {
-                    format!("{:.0} µs", us(*d))
+                    format!("{:.0} µs; +{:.0} µs", us(f.cpu), us(*d))
                 }
             })
             .collect(),
-        &format!(
-            "agent ≤ 1.2× tini: **{:.2}×**",
-            overhead[1].as_secs_f64() / overhead[2].as_secs_f64().max(1e-9)
-        ),
+        &format!("agent / tini-static: **{:.2}×**", ratio(&cpu_overhead)),
     );
     row(
         "SIGUSR1 → game, median",
@@ -310,8 +405,8 @@ fn main() {
             .map(|s| format!("{:.0} µs", us(s.median)))
             .collect(),
         &format!(
-            "agent ≤ tini + 50 µs: **{:+.0} µs**",
-            us(signals[1].median) - us(signals[2].median)
+            "agent ≤ tini-static + 50 µs: **{:+.0} µs**",
+            us(signals[AGENT].median) - us(signals[TINI_STATIC_COLUMN].median)
         ),
     );
     row(
@@ -320,7 +415,10 @@ fn main() {
             .iter()
             .map(|s| format!("{:.0} µs", us(s.p99)))
             .collect(),
-        &format!("**{:+.0} µs**", us(signals[1].p99) - us(signals[2].p99)),
+        &format!(
+            "**{:+.0} µs**",
+            us(signals[AGENT].p99) - us(signals[TINI_STATIC_COLUMN].p99)
+        ),
     );
     row(
         "SIGTERM → wrapper exit (game exits at once), median",
@@ -340,7 +438,7 @@ fn main() {
                 }
             })
             .collect(),
-        &format!("agent ≤ 3 MiB: **{} KiB**", idle_rss[1]),
+        &format!("agent ≤ 3 MiB: **{} KiB**", idle_rss[AGENT]),
     );
     row(
         "peak RSS (VmHWM) after the signal runs",
@@ -378,16 +476,28 @@ fn main() {
         vec![
             String::new(),
             format!("{} (static)", mib(shipped_agent_size())),
-            format!(
-                "{} (static); {} dynamic",
-                mib(size_of(TINI_STATIC)),
-                mib(size_of(TINI))
-            ),
+            format!("{} (static)", mib(size_of(TINI_STATIC))),
+            format!("{} (dynamic)", mib(size_of(TINI))),
             format!(
                 "{} (dynamic: Debian ships no static build)",
                 mib(size_of(DUMB_INIT))
             ),
         ],
         "agent ≤ 3 MiB",
+    );
+    println!();
+    println!(
+        "How `X -- /bin/true` was measured: {WARMUP_ROUNDS} warm-up rounds thrown away, then \
+         {runs} rounds, each running `/bin/true` alone then inside each wrapper, once each, in \
+         the columns' order. One run is `Command::status()` (stdout and stderr to /dev/null), \
+         timed from just before the spawn to the return of the wait; its CPU time is the \
+         growth of `RUSAGE_CHILDREN` user + system time (the wrapper's and the game's). \
+         Medians; overhead = a wrapper's median − `/bin/true`'s; ratios against `tini-static \
+         -s`, static like the agent. The agent: the dist build, with `--api-addr 127.0.0.1:0 \
+         --log-level warn --on-exit '*=exit'`. Load average (1, 5, 15 min) before: {load_before}; \
+         after the spawn runs: {load_after_spawn}. Kernel {}.",
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|k| k.trim().to_owned())
+            .unwrap_or_else(|_| "unknown".into())
     );
 }

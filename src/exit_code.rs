@@ -30,9 +30,10 @@ pub const SELF_STOP_REJECTED: i32 = 77;
 /// The code the `--on-exit` policy sees for a game killed because its heartbeats stopped
 /// (`--heartbeat-timeout`), as `timeout(1)` reports a command that timed out.
 pub const HUNG: i32 = 124;
-/// The command exists but cannot be executed (permission denied, not an executable).
+/// The command exists but cannot be executed (permission denied, a directory, or a file the
+/// kernel does not recognise: "exec format error").
 pub const NOT_EXECUTABLE: i32 = 126;
-/// The command was not found.
+/// The command was not found, or its interpreter (ELF loader, `#!` program) is missing.
 pub const NOT_FOUND: i32 = 127;
 /// Base for "the child died of signal N": the agent exits with `SIGNAL_BASE + N`.
 pub const SIGNAL_BASE: i32 = 128;
@@ -60,9 +61,12 @@ pub const TABLE: &[(&str, &str)] = &[
     ),
     (
         "126",
-        "the command cannot be executed (permission denied, not an executable)",
+        "the command cannot be executed: permission denied, a directory, or \"exec format error\" (a binary for another architecture, a script without #!: never handed to /bin/sh)",
     ),
-    ("127", "the command was not found"),
+    (
+        "127",
+        "the command was not found, or its interpreter (ELF loader, #! program) is missing",
+    ),
     (
         "128+N",
         "the game server died of signal N (e.g. 143 for SIGTERM)",
