@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use super::deployment::Runner;
 use super::http::{ok, paginate, same, ApiError, Reply, Req};
-use super::store::{location, Deployment, LogRing, Status, FQDN};
+use super::store::{location_json, Deployment, LogRing, Status, FQDN};
 use super::validate::{self, required_str};
 use super::{deployment, random_hex, Emulator};
 
@@ -158,7 +158,7 @@ pub async fn deploy(emulator: &Arc<Emulator>, req: &Req) -> Reply {
     store.deployments.insert(request_id.clone(), record);
     drop(store);
     tokio::spawn(deployment::run(emulator.clone(), launch));
-    let here = location();
+    let here = location_json();
     Ok((
         StatusCode::ACCEPTED,
         json!({
@@ -337,7 +337,7 @@ fn exit_message(code: i32) -> String {
 }
 
 pub fn locations() -> Reply {
-    let mut here = location();
+    let mut here = location_json();
     if let Value::Object(map) = &mut here {
         map.insert("type".into(), json!("local"));
     }

@@ -1,7 +1,9 @@
 //! `edgegap-emulator`, library part: a local stand-in for the Edgegap platform API, so a game
 //! server's whole life (deploy, readiness, self-stop, SIGTERM, grace, SIGKILL, restart policy,
-//! max duration) runs on a laptop without an account. Only `src/bin/edgegap-emulator.rs` uses
-//! this module; the agent binary never references it, so it carries none of it.
+//! max duration) runs on a laptop without an account. A workspace member of its own: the
+//! agent's package does not depend on it, so the shipped agent carries none of it. What it
+//! shares with the agent (the `ARBITRIUM_*` names and formats, the context document) comes
+//! from `edgegap-contract`.
 //!
 //! # Routes
 //!
@@ -70,6 +72,12 @@
 //!   and is not restarted → `Status.TERMINATED` whatever its code (kept in `crash_data`).
 //! - `always` and `on_failure` restart after 100 ms. One `max_duration` minute lasts
 //!   `--max-duration-unit` (default 60 s; a testing knob).
+
+#![deny(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod apps;
 mod bulk;
