@@ -1,15 +1,14 @@
 //! What a deployment's process is given, exactly as the contract documents it: the version's
 //! `envs`, the deployment's `environment_variables`, then the `ARBITRIUM_*` variables (request
 //! id, public IP, host, ports mapping and per-port variables, location, tags, resources, the
-//! delete and context URLs with their tokens), and the external ports allocated locally.
-
-use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+//! delete and context URLs with their tokens), with the external ports `forward.rs` bound.
 
 use edgegap_contract::{context_path, self_stop_path, InjectedEnv};
 use tokio::sync::watch;
 
+use super::forward::Forwarding;
 use super::store::{location, DeployedPort, Deployment, PUBLIC_IP};
-use super::validate::{EnvVar, Port, VersionSpec};
+use super::validate::{EnvVar, VersionSpec};
 use super::Emulator;
 
 /// `ARBITRIUM_HOST_ID`: the host a deployment runs on.
@@ -36,30 +35,8 @@ pub struct Launch {
     pub(super) spec: VersionSpec,
     pub(super) ports: Vec<DeployedPort>,
     pub(super) stop: watch::Receiver<bool>,
-}
-
-/// Picks each port's external port: a free local one, or the internal one (`--same-ports`).
-pub fn allocate_ports(ports: &[Port], same_ports: bool) -> std::io::Result<Vec<DeployedPort>> {
-    ports
-        .iter()
-        .map(|port| {
-            let external = if same_ports {
-                port.port
-            } else if port.protocol == "UDP" {
-                UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?
-                    .local_addr()?
-                    .port()
-            } else {
-                TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-                    .local_addr()?
-                    .port()
-            };
-            Ok(DeployedPort {
-                port: port.clone(),
-                external,
-            })
-        })
-        .collect()
+    /// The external ports' forwarding, stopped when the deployment ends.
+    pub(super) forwarding: Forwarding,
 }
 
 /// The environment exactly as the contract documents it, after the version's and the
@@ -71,6 +48,7 @@ pub fn launch(
     runner: Runner,
     extra: &[EnvVar],
     stop: watch::Receiver<bool>,
+    forwarding: Forwarding,
 ) -> Launch {
     let mut env: Vec<(String, String)> = Vec::new();
     for var in d.spec.envs.iter().chain(extra) {
@@ -128,5 +106,6 @@ pub fn launch(
         spec: d.spec.clone(),
         ports: d.ports.clone(),
         stop,
+        forwarding,
     }
 }
