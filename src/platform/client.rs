@@ -14,7 +14,7 @@
 //! `authorization` header here, and this is the only place any [`Secret`] is exposed.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,21 +44,44 @@ const MAX_BODY: usize = 1 << 20;
 #[derive(Debug, Clone, Default, Args)]
 pub struct HttpOptions {
     /// A PEM file of extra CA certificates to trust besides the embedded web roots.
+    // The names are CA_FILE_FLAG and CA_FILE_VARIABLE below (an attribute takes no const).
     #[arg(long, env = "EDGEGAP_AGENT_CA_FILE", value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
 }
 
+/// Errors name the option as the user gave it: `--ca-file PATH`, and where the value came
+/// from the environment, the variable too (see [`ca_file_option`]).
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("--ca-file {path}: cannot read it: {source}")]
+    #[error("{option}: cannot read it: {source}")]
     ReadCa {
-        path: String,
+        option: String,
         source: std::io::Error,
     },
-    #[error("--ca-file {path}: expected PEM certificates ({detail})")]
-    BadCa { path: String, detail: String },
+    #[error("{option}: expected PEM certificates ({detail})")]
+    BadCa { option: String, detail: String },
     #[error("cannot set up TLS: {0}")]
     Tls(String),
+}
+
+const CA_FILE_FLAG: &str = "--ca-file";
+const CA_FILE_VARIABLE: &str = "EDGEGAP_AGENT_CA_FILE";
+
+/// `--ca-file PATH`, followed by the variable's name when the value came from
+/// `EDGEGAP_AGENT_CA_FILE` (the variable holds this path and the flag is not on the command
+/// line): a user who never typed `--ca-file` must learn which setting to fix.
+fn ca_file_option(path: &Path) -> String {
+    let shown = format!("{CA_FILE_FLAG} {}", path.display());
+    let from_variable = std::env::var_os(CA_FILE_VARIABLE).is_some_and(|v| Path::new(&v) == path);
+    let flag_given = std::env::args_os().any(|arg| {
+        let arg = arg.to_string_lossy();
+        arg == CA_FILE_FLAG || arg.starts_with(&format!("{CA_FILE_FLAG}="))
+    });
+    if from_variable && !flag_given {
+        format!("{shown} (the value came from the environment variable {CA_FILE_VARIABLE})")
+    } else {
+        shown
+    }
 }
 
 /// The client every platform call uses; cheap to clone.
@@ -88,13 +111,12 @@ pub fn build_client_with_resolver(
 ) -> Result<HttpClient, ClientError> {
     let mut roots = RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = &options.ca_file {
-        let shown = path.display().to_string();
         let pem = std::fs::read(path).map_err(|source| ClientError::ReadCa {
-            path: shown.clone(),
+            option: ca_file_option(path),
             source,
         })?;
         let bad = |detail: String| ClientError::BadCa {
-            path: shown.clone(),
+            option: ca_file_option(path),
             detail,
         };
         let mut added = 0;
