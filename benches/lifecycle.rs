@@ -10,7 +10,15 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const AGENT: &str = env!("CARGO_BIN_EXE_edgegap-agent");
+/// The agent as it ships (the dist profile), which `benches/run.sh` builds alone and names in
+/// `SHIPPED_AGENT`; the bench profile's own build when run by hand without it.
+fn agent() -> &'static str {
+    static AGENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    AGENT.get_or_init(|| {
+        std::env::var("SHIPPED_AGENT")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_edgegap-agent").to_owned())
+    })
+}
 const FAKE_GAME: &str = env!("CARGO_BIN_EXE_fake-game");
 
 /// A platform that answers every request 200 and reports when each DELETE's head arrived.
@@ -63,7 +71,7 @@ fn main() {
     let (port, deletes) = platform();
     let mut samples = Vec::new();
     for _ in 0..runs {
-        let mut agent = Command::new(AGENT)
+        let mut agent = Command::new(agent())
             .args([
                 "--api-addr",
                 "127.0.0.1:0",

@@ -1,7 +1,7 @@
 //! Wrap-mode benchmark: the agent against Debian's `tini` and `dumb-init`, in one run.
 //!
 //! Measures per-run overhead of `X -- /bin/true`, signal forwarding latency, SIGTERM → exit,
-//! idle RSS and CPU, and binary size, and prints a Markdown table (bench/run.sh puts it in
+//! idle RSS and CPU, and binary size, and prints a Markdown table (benches/run.sh puts it in
 //! the README). Every figure is measured in the same run for every wrapper, runs interleaved,
 //! so the machine's speed and load cancel out of the comparisons.
 //! `BENCH_RUNS` (default 300) and `IDLE_SECONDS` (default 60) bound it.
@@ -13,7 +13,15 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-const AGENT: &str = env!("CARGO_BIN_EXE_edgegap-agent");
+/// The agent as it ships (the dist profile), which `benches/run.sh` builds alone and names in
+/// `SHIPPED_AGENT`; the bench profile's own build when run by hand without it.
+fn agent() -> &'static str {
+    static AGENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    AGENT.get_or_init(|| {
+        std::env::var("SHIPPED_AGENT")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_edgegap-agent").to_owned())
+    })
+}
 const FAKE_GAME: &str = env!("CARGO_BIN_EXE_fake-game");
 const TINI: &str = "/usr/bin/tini";
 const TINI_STATIC: &str = "/usr/bin/tini-static";
@@ -44,7 +52,7 @@ fn wrappers() -> Vec<(&'static str, Vec<&'static str>)> {
         (
             "edgegap-agent",
             vec![
-                AGENT,
+                agent(),
                 "--api-addr",
                 "127.0.0.1:0",
                 "--log-level",
@@ -207,12 +215,9 @@ fn stop_latency(prefix: &[&str], runs: u64) -> Duration {
     percentile(&samples, 0.5)
 }
 
-/// The shipped agent's size: bench/run.sh builds it alone (a bench build adds the
-/// dev-dependencies' features to the binary it runs) and names it in `SHIPPED_AGENT`.
+/// The shipped agent's size (see [`agent`]).
 fn shipped_agent_size() -> u64 {
-    std::env::var("SHIPPED_AGENT")
-        .map(|path| size_of(&path))
-        .unwrap_or_else(|_| size_of(AGENT))
+    size_of(agent())
 }
 
 fn size_of(path: &str) -> u64 {

@@ -4,6 +4,15 @@
 //! agent's own failures use the BSD `sysexits`/shell conventions below, so the platform's
 //! restart policy and a human reading `docker ps -a` can tell them apart. The README carries
 //! the same table; `tests/exit_codes.rs` checks each row against the real binary.
+//!
+//! Also here: how a child process ended ([`ChildOutcome`]) and `--exit-code-map`
+//! ([`ExitCodeMap`]), the two steps from a game's end to the agent's code.
+
+use std::collections::BTreeMap;
+
+use nix::sys::signal::Signal;
+
+use crate::units::parse_pairs;
 
 /// The child exited with status 0, or the agent printed `--help`/`--version`.
 pub const SUCCESS: i32 = 0;
@@ -63,3 +72,72 @@ pub const TABLE: &[(&str, &str)] = &[
         "the game server was SIGKILLed after the grace period (128+9)",
     ),
 ];
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildOutcome {
+    /// It called `exit(code)`.
+    Exited(i32),
+    /// It was killed by a signal.
+    Signaled(Signal),
+}
+
+impl ChildOutcome {
+    /// The code a shell would report: the exit code, or 128 + the signal number.
+    pub fn shell_code(self) -> i32 {
+        match self {
+            ChildOutcome::Exited(code) => code,
+            ChildOutcome::Signaled(signal) => SIGNAL_BASE + signal as i32,
+        }
+    }
+}
+
+impl std::fmt::Display for ChildOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChildOutcome::Exited(code) => write!(f, "exited with code {code}"),
+            ChildOutcome::Signaled(signal) => write!(f, "killed by {}", signal.as_str()),
+        }
+    }
+}
+
+/// `--exit-code-map`: rewrites the final exit code, e.g. `143=0,137=0`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExitCodeMap(BTreeMap<u8, u8>);
+
+impl ExitCodeMap {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        parse_pairs(text, "FROM=TO", parse_exit_code, parse_exit_code).map(ExitCodeMap)
+    }
+
+    /// The code after remapping; unmapped codes pass through.
+    pub fn apply(&self, code: i32) -> i32 {
+        u8::try_from(code)
+            .ok()
+            .and_then(|c| self.0.get(&c))
+            .map_or(code, |&mapped| i32::from(mapped))
+    }
+}
+
+fn parse_exit_code(text: &str) -> Result<u8, String> {
+    let trimmed = text.trim();
+    trimmed
+        .parse::<u8>()
+        .map_err(|_| format!("{trimmed:?} is not an exit code (expected 0..=255)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_code_map_remaps_and_passes_the_rest() {
+        let map = ExitCodeMap::parse("143=0,137=0").unwrap();
+        assert_eq!(map.apply(143), 0);
+        assert_eq!(map.apply(137), 0);
+        assert_eq!(map.apply(1), 1);
+        assert!(ExitCodeMap::parse("256=0").unwrap_err().contains("\"256\""));
+        assert!(ExitCodeMap::parse("1=x").unwrap_err().contains("\"x\""));
+        assert!(ExitCodeMap::parse("1=2,1=3").unwrap_err().contains("twice"));
+    }
+}

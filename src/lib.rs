@@ -11,12 +11,11 @@ pub mod api;
 pub mod config;
 pub mod emulator;
 pub mod exit_code;
+pub mod lifecycle;
 pub mod logging;
 #[allow(unsafe_code)]
 pub mod os;
 pub mod platform;
 pub mod supervisor;
-
-/// The address the local API listens on by default; its URL is given to the game as
-/// `EDGEGAP_AGENT_URL`.
-pub const DEFAULT_API_ADDR: &str = "127.0.0.1:7070";
+pub mod units;
+pub mod wiring;

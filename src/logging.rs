@@ -19,16 +19,23 @@ use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
 use tracing::{Event, Metadata, Subscriber};
 
-use crate::config::{LogFormat, LoggingOptions};
-
 /// The marker that starts every text line the agent writes.
 pub const TEXT_PREFIX: &str = "[edgegap-agent]";
 
+/// How the agent's log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `[edgegap-agent] <time> <LEVEL> message key=value`
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 /// Installs the global subscriber. Call once, before anything logs.
-pub fn init(options: &LoggingOptions) {
+pub fn init(format: LogFormat, max_level: LevelFilter) {
     let logger = Logger {
-        format: options.log_format,
-        max_level: options.log_level,
+        format,
+        max_level,
         next_span: AtomicU64::new(1),
     };
     // Fails only if a subscriber is already installed, and then that one logs.

@@ -3,11 +3,11 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use edgegap_agent::api::{self, AgentStatus, ApiState, Metrics};
+use edgegap_agent::api::{self, ApiState, Metrics};
 use edgegap_agent::config::{Cli, ParseOutcome, Subcommand};
-use edgegap_agent::platform::{self, Platform};
+use edgegap_agent::lifecycle::AgentStatus;
 use edgegap_agent::supervisor::{self, ApiLink, Launch};
-use edgegap_agent::{exit_code, logging, os};
+use edgegap_agent::{exit_code, logging, os, platform, wiring};
 use tokio::sync::{mpsc, watch};
 
 fn main() -> ExitCode {
@@ -35,7 +35,8 @@ fn main() -> ExitCode {
     };
 
     // 3. Logging.
-    logging::init(cli.logging());
+    let logging = cli.logging();
+    logging::init(logging.log_format, logging.log_level);
 
     // 4. The platform's ARBITRIUM_* variables, parsed once; malformed ones are warnings only.
     let (platform_env, env_problems) = platform::load_env();
@@ -53,23 +54,23 @@ fn main() -> ExitCode {
         }
     };
 
-    // `edgegap-agent self-stop`: one self-stop, its outcome as the exit code.
-    if let Some(Subcommand::SelfStop(command)) = &cli.subcommand {
-        return code(runtime.block_on(platform::run_self_stop_command(
-            platform_env,
-            env_problems,
-            &command.platform,
-        )));
-    }
-
     // 6. The platform side: HTTP client, self-stop handle, the deployment as the env gives it.
-    let platform = match Platform::start(platform_env, env_problems, &cli.platform) {
+    let options = match &cli.subcommand {
+        Some(Subcommand::SelfStop(command)) => &command.platform,
+        None => &cli.platform,
+    };
+    let platform = match options.platform(platform_env, env_problems) {
         Ok(platform) => platform,
         Err(error) => {
             tracing::error!("{error}");
             return code(exit_code::USAGE);
         }
     };
+
+    // `edgegap-agent self-stop`: one self-stop, its outcome as the exit code.
+    if cli.subcommand.is_some() {
+        return code(runtime.block_on(platform.self_stop.stop()).exit_code());
+    }
 
     code(runtime.block_on(async {
         // 7. The local API, bound before the game exists: the game never starts without it.
@@ -83,10 +84,10 @@ fn main() -> ExitCode {
         let url = bound.url();
         tracing::info!(addr = %bound.local_addr(), url = %url, "local API listening");
         let (status_tx, status_rx) = watch::channel(AgentStatus::starting());
-        let (command_tx, command_rx) = mpsc::unbounded_channel();
+        let (request_tx, request_rx) = mpsc::unbounded_channel();
         let metrics = Arc::new(Metrics::default());
         let state = Arc::new(ApiState::new(
-            command_tx,
+            request_tx,
             status_rx,
             // The deployment as the environment gives it (no secret in it)...
             platform.deployment_json(),
@@ -96,21 +97,9 @@ fn main() -> ExitCode {
         ));
         // Serves until the process exits, through the game's grace period.
         tokio::spawn(bound.serve(Arc::clone(&state), std::future::pending()));
-        let platform = Arc::new(platform);
-        if platform.has_context() {
-            // ...merged with the platform's context once fetched (in the background: the game
-            // does not wait for metadata).
-            let (platform, state) = (Arc::clone(&platform), Arc::clone(&state));
-            tokio::spawn(async move {
-                let deployment = platform.fetch_deployment().await;
-                match serde_json::to_value(&deployment) {
-                    Ok(value) => state.set_deployment(value),
-                    Err(error) => {
-                        tracing::warn!(%error, "cannot serve the fetched deployment context")
-                    }
-                }
-            });
-        }
+        let self_stop = wiring::self_stop_call(platform.self_stop.clone(), metrics);
+        // ...merged with the platform's context once fetched.
+        wiring::serve_fetched_context(Arc::new(platform), Arc::clone(&state));
 
         // 8. Start the game and run the match lifecycle to its end.
         let mut extra_env = vec![("EDGEGAP_AGENT_URL", url)];
@@ -123,9 +112,8 @@ fn main() -> ExitCode {
             end_on_log: cli.lifecycle.end_on_log.clone(),
             pre_stop: cli.lifecycle.pre_stop.clone().map(|hook| hook.0),
         };
-        let self_stop = platform.self_stop_call(metrics);
         let link = ApiLink {
-            commands: command_rx,
+            requests: request_rx,
             status: status_tx,
         };
         match supervisor::run(launch, cli.machine_options(), self_stop, link).await {

@@ -9,7 +9,8 @@ use harness::{harness, harness_with, Harness};
 
 use std::time::Duration;
 
-use edgegap_agent::api::{ApiCommand, ApiToken, MAX_BODY_BYTES};
+use edgegap_agent::api::{ApiToken, MAX_BODY_BYTES};
+use edgegap_agent::lifecycle::GameRequest;
 use hyper::StatusCode;
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -19,7 +20,7 @@ async fn heartbeat_is_sent_and_shows_in_the_status() {
     let mut h = harness().running();
     let answer = h.post("/v1/heartbeat", "").await;
     assert_eq!(answer.status, StatusCode::ACCEPTED);
-    assert_eq!(h.supervise(), vec![ApiCommand::Heartbeat]);
+    assert_eq!(h.supervise(), vec![GameRequest::Heartbeat]);
     tokio::time::advance(Duration::from_millis(700)).await;
     assert_eq!(
         h.get("/v1/status").await.json()["last_heartbeat_ms_ago"],
@@ -51,15 +52,15 @@ async fn match_end_sends_reason_and_delay_and_answers_202_every_time() {
     assert_eq!(
         h.supervise(),
         vec![
-            ApiCommand::MatchEnd {
+            GameRequest::MatchEnd {
                 reason: Some("team red won".into()),
                 delay: Some(Duration::from_secs(5))
             },
-            ApiCommand::MatchEnd {
+            GameRequest::MatchEnd {
                 reason: None,
                 delay: None
             },
-            ApiCommand::MatchEnd {
+            GameRequest::MatchEnd {
                 reason: None,
                 delay: Some(Duration::from_millis(2500))
             },
@@ -128,9 +129,9 @@ async fn players_connect_is_idempotent_and_disconnect_of_an_unknown_id_is_404() 
     assert_eq!(
         h.supervise(),
         vec![
-            ApiCommand::PlayerConnected("alice".into()),
-            ApiCommand::PlayerConnected("bob".into()),
-            ApiCommand::PlayerDisconnected("alice".into()),
+            GameRequest::PlayerConnected("alice".into()),
+            GameRequest::PlayerConnected("bob".into()),
+            GameRequest::PlayerDisconnected("alice".into()),
         ]
     );
     assert_eq!(h.get("/v1/status").await.json()["players"], 1);
@@ -220,7 +221,7 @@ async fn a_token_guards_post_routes_only_and_is_never_echoed() {
         )
         .await;
     assert_eq!(ok.status, StatusCode::ACCEPTED);
-    assert_eq!(h.supervise(), vec![ApiCommand::Ready]);
+    assert_eq!(h.supervise(), vec![GameRequest::Ready]);
     for path in [
         "/healthz",
         "/readyz",
@@ -242,11 +243,11 @@ async fn a_token_guards_post_routes_only_and_is_never_echoed() {
 #[tokio::test]
 async fn post_routes_answer_503_once_the_supervisor_is_gone() {
     let h = harness().running();
-    drop(h.commands);
+    drop(h.requests);
     let state = h.state;
     let h = Harness {
         state,
-        commands: mpsc::unbounded_channel().1,
+        requests: mpsc::unbounded_channel().1,
         status: h.status,
     };
     h.post("/v1/ready", "")

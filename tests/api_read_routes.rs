@@ -9,7 +9,11 @@ use harness::{harness, harness_with};
 
 use std::time::Duration;
 
-use edgegap_agent::api::{ApiCommand, Lifecycle, Route, SelfStopAttempt};
+use tokio::time::Instant;
+
+use edgegap_agent::api::Route;
+use edgegap_agent::lifecycle::{GameRequest, Lifecycle};
+use edgegap_agent::platform::SelfStopOutcome;
 use hyper::StatusCode;
 use serde_json::{json, Value};
 
@@ -26,8 +30,9 @@ async fn healthz_follows_the_lifecycle() {
         ok.json(),
         json!({"status": "ok", "state": "running", "child_pid": 42})
     );
-    h.status
-        .send_modify(|s| s.lifecycle = Lifecycle::stopping_in(Duration::from_secs(5)));
+    h.status.send_modify(|s| {
+        s.lifecycle = Lifecycle::stopping_at(Instant::now() + Duration::from_secs(5))
+    });
     h.get("/healthz")
         .await
         .assert_error(StatusCode::SERVICE_UNAVAILABLE, "being stopped");
@@ -49,7 +54,7 @@ async fn readyz_waits_for_the_game_to_say_so() {
         .await
         .assert_error(StatusCode::SERVICE_UNAVAILABLE, "POST /v1/ready");
     assert_eq!(h.post("/v1/ready", "").await.status, StatusCode::ACCEPTED);
-    assert_eq!(h.supervise(), vec![ApiCommand::Ready]);
+    assert_eq!(h.supervise(), vec![GameRequest::Ready]);
     let ready = h.get("/readyz").await;
     assert_eq!(ready.status, StatusCode::OK);
     assert_eq!(ready.json(), json!({"ready": true, "by": "game"}));
@@ -114,8 +119,9 @@ async fn status_reports_uptime_and_the_time_left_before_the_kill() {
     assert_eq!(body["self_stop"], Value::Null);
     assert!(body.get("ms_left").is_none());
 
-    h.status
-        .send_modify(|s| s.lifecycle = Lifecycle::stopping_in(Duration::from_secs(3)));
+    h.status.send_modify(|s| {
+        s.lifecycle = Lifecycle::stopping_at(Instant::now() + Duration::from_secs(3))
+    });
     tokio::time::advance(Duration::from_millis(1200)).await;
     let body = h.get("/v1/status").await.json();
     assert_eq!(body["state"], "stopping");
@@ -151,8 +157,12 @@ async fn metrics_are_prometheus_text_with_bounded_labels() {
     h.get("/v1/whatever-b").await;
     h.post("/v1/players/connect", r#"{"id": "p"}"#).await;
     h.status.send_modify(|s| s.restarts = 2);
-    h.state.metrics.record_self_stop(SelfStopAttempt::Retryable);
-    h.state.metrics.record_self_stop(SelfStopAttempt::Accepted);
+    h.state
+        .metrics
+        .record_self_stop(&SelfStopOutcome::Accepted {
+            status: 200,
+            attempts: 2,
+        });
     let answer = h.get("/metrics").await;
     assert_eq!(answer.status, StatusCode::OK);
     assert!(answer.headers["content-type"]

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use edgegap_agent::api::{self, AgentStatus, ApiState, Lifecycle, Metrics};
+use edgegap_agent::api::{self, ApiState, Metrics};
+use edgegap_agent::lifecycle::{AgentStatus, Lifecycle};
 use tokio::sync::{mpsc, oneshot, watch};
 
 struct Server {
@@ -35,7 +36,7 @@ impl Server {
                     .await
                     .unwrap()
                     .with_header_read_timeout(header_read_timeout);
-                let (commands, _keep) = mpsc::unbounded_channel();
+                let (requests, _keep) = mpsc::unbounded_channel();
                 let (status, status_rx) = watch::channel(AgentStatus::starting());
                 status.send_modify(|s| {
                     s.lifecycle = Lifecycle::Running;
@@ -43,7 +44,7 @@ impl Server {
                 });
                 addr_tx.send(bound.local_addr()).unwrap();
                 let state = ApiState::new(
-                    commands,
+                    requests,
                     status_rx,
                     serde_json::json!({}),
                     None,

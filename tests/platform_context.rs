@@ -14,9 +14,8 @@ use edgegap_agent::platform::client::{build_client, build_client_with_resolver, 
 use edgegap_agent::platform::env::{
     CONTEXT_TOKEN, CONTEXT_URL, PORTS_MAPPING, PUBLIC_IP, REQUEST_ID,
 };
-use edgegap_agent::platform::retry::FixedJitter;
 use edgegap_agent::platform::{fetch_context, ContextError, Deployment, PlatformEnv, RetryPolicy};
-use fake_platform::{FakePlatform, Reply};
+use fake_platform::{FakePlatform, FixedJitter, Reply};
 use log_capture::{assert_token_absent, LogCapture};
 
 const TOKEN: &str = "ctx-token-Zx9-never-logged";
@@ -137,7 +136,7 @@ async fn context_failures_are_typed() {
 
 #[tokio::test]
 async fn the_platform_serves_the_merged_deployment_or_falls_back_to_the_env() {
-    use edgegap_agent::platform::{Platform, PlatformOptions, SelfStopOptions};
+    use edgegap_agent::config::{PlatformOptions, SelfStopOptions};
     let logs = LogCapture::install();
     let fake = FakePlatform::start().await;
     fake.set_default(Reply::Json(200, CONTEXT.to_owned()));
@@ -151,7 +150,7 @@ async fn the_platform_serves_the_merged_deployment_or_falls_back_to_the_env() {
         },
         http: HttpOptions::default(),
     };
-    let platform = Platform::start(env(&fake), vec![], &options).unwrap();
+    let platform = options.platform(env(&fake), vec![]).unwrap();
     assert_eq!(platform.tcp_ports(), Vec::<u16>::new(), "gameport is UDP");
     let merged = platform.fetch_deployment().await;
     assert_eq!(merged.fqdn.as_deref(), Some("c0653765de3b.pr.edgegap.net"));

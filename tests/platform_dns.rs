@@ -15,10 +15,9 @@ use std::time::Duration;
 
 use edgegap_agent::platform::client::{build_client_with_resolver, HttpOptions};
 use edgegap_agent::platform::dns::Resolver;
-use edgegap_agent::platform::retry::FixedJitter;
 use edgegap_agent::platform::{RetryPolicy, Secret, SelfStop, SelfStopOutcome, SelfStopTarget};
 use fake_dns::{resolver, FakeDns, SilentDns};
-use fake_platform::FakePlatform;
+use fake_platform::{FakePlatform, FixedJitter};
 use hickory_proto::rr::RecordType;
 use log_capture::{assert_token_absent, LogCapture};
 use tokio::net::{TcpSocket, TcpStream};

@@ -308,19 +308,10 @@ fn long_values_are_cut_in_reports() {
 
 #[test]
 fn tcp_ports_are_the_ones_a_readiness_check_can_probe() {
-    use edgegap_agent::platform::{Platform, PlatformOptions, SelfStopOptions};
+    use edgegap_agent::platform::{build_client, Platform, RetryPolicy};
     let (env, problems) = parse(&full());
-    let options = PlatformOptions {
-        self_stop: SelfStopOptions {
-            self_stop_max_attempts: 1,
-            self_stop_deadline: std::time::Duration::from_secs(2),
-            self_stop_attempt_timeout: std::time::Duration::from_secs(1),
-            self_stop_initial_backoff: std::time::Duration::from_millis(1),
-            self_stop_max_backoff: std::time::Duration::from_millis(1),
-        },
-        http: Default::default(),
-    };
-    let platform = Platform::start(env, problems, &options).unwrap();
+    let client = build_client(&Default::default()).unwrap();
+    let platform = Platform::new(env, problems, client, RetryPolicy::default());
     // gameport is UDP; web-socket (WS) runs over TCP.
     assert_eq!(platform.tcp_ports(), [8080]);
 }

@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use edgegap_agent::platform::client::{
     build_client, build_client_with_resolver, ClientError, HttpOptions,
 };
-use edgegap_agent::platform::retry::FixedJitter;
 use edgegap_agent::platform::{RetryPolicy, Secret, SelfStop, SelfStopOutcome, SelfStopTarget};
 use fake_platform::FakePlatform;
+use fake_platform::FixedJitter;
 
 fn support(file: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -18,7 +18,7 @@
 //! without its token; that 404 is exactly an unknown
 //! path and 405 a known path with another method (with `Allow`); that a POST route refuses a
 //! request without the token when one is set (401 with `WWW-Authenticate`); that an error or
-//! a GET sends no command to the supervisor, and a 202 exactly one.
+//! a GET sends no request to the supervisor, and a 202 exactly one.
 #![no_main]
 
 use std::collections::VecDeque;
@@ -28,9 +28,8 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use edgegap_agent::api::{
-    handle, AgentStatus, ApiState, ApiToken, Lifecycle, Metrics, Route, MAX_BODY_BYTES,
-};
+use edgegap_agent::api::{handle, ApiState, ApiToken, Metrics, Route, MAX_BODY_BYTES};
+use edgegap_agent::lifecycle::{AgentStatus, Lifecycle};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Bytes, Frame};
 use hyper::header::{HeaderName, HeaderValue, ALLOW, AUTHORIZATION, CONTENT_TYPE};
@@ -115,7 +114,7 @@ fn lifecycle(bits: u8) -> Lifecycle {
             trigger: "api".into(),
             reason: "fuzz".into(),
         },
-        4 => Lifecycle::stopping_in(Duration::from_secs(5)),
+        4 => Lifecycle::stopping_at(tokio::time::Instant::now() + Duration::from_secs(5)),
         5 => Lifecycle::Exited { code: 3 },
         _ => Lifecycle::Starting,
     }
@@ -201,14 +200,14 @@ fuzz_target!(|data: &[u8]| {
         .is_some_and(|n| n > MAX_BODY_BYTES as u64);
 
     let token = state_bits & 0x10 != 0;
-    let (command_tx, mut commands) = mpsc::unbounded_channel();
+    let (request_tx, mut requests) = mpsc::unbounded_channel();
     let mut status = AgentStatus::starting();
     status.lifecycle = lifecycle(*state_bits);
     status.child_pid = (state_bits & 0x08 != 0).then_some(42);
     status.ready = state_bits & 0x80 != 0;
     let (_status_tx, status_rx) = watch::channel(status);
     let state = ApiState::new(
-        command_tx,
+        request_tx,
         status_rx,
         json!({"mode": "local", "delete_token": "secret"}),
         token.then(|| ApiToken::new(TOKEN.to_owned())),
@@ -220,7 +219,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let supervisor_gone = state_bits & 0x40 != 0;
     if supervisor_gone {
-        commands.close();
+        requests.close();
     }
 
     let (route, allow) = Route::from_path(uri.path());
@@ -267,11 +266,11 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let mut sent = 0;
-    while commands.try_recv().is_ok() {
+    while requests.try_recv().is_ok() {
         sent += 1;
     }
     if !code.is_success() || !post_route {
-        assert_eq!(sent, 0, "{code} sent commands");
+        assert_eq!(sent, 0, "{code} sent requests");
     }
     if code == StatusCode::ACCEPTED {
         assert_eq!(sent, 1);

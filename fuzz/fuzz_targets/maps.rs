@@ -15,9 +15,9 @@
 
 use std::collections::BTreeMap;
 
-use edgegap_agent::config::{parse_duration, parse_signal, ExitCodeMap, SignalMap};
-use edgegap_agent::os::HANDLED_SIGNALS;
-use edgegap_agent::supervisor::policy::{ExitAction, OnExitPolicy};
+use edgegap_agent::exit_code::ExitCodeMap;
+use edgegap_agent::lifecycle::{ExitAction, OnExitPolicy};
+use edgegap_agent::units::{parse_duration, parse_signal, SignalMap, FORWARDED_SIGNALS};
 use libfuzzer_sys::fuzz_target;
 use nix::sys::signal::Signal;
 
@@ -99,7 +99,7 @@ fn check_exit_code_map(text: &str) {
 }
 
 fn forwarded(signal: Signal) -> bool {
-    signal != Signal::SIGCHLD && HANDLED_SIGNALS.contains(&signal)
+    FORWARDED_SIGNALS.contains(&signal)
 }
 
 fn check_signal_map(text: &str) {

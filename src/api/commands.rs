@@ -1,5 +1,5 @@
 //! The state-changing routes (all POST): authorize against the optional bearer token, read
-//! the body under the size limit, validate it, and send one [`ApiCommand`] to the supervisor.
+//! the body under the size limit, validate it, and send one [`GameRequest`] to the supervisor.
 //! None of them acts on the game's process or the platform itself.
 
 use std::error::Error as StdError;
@@ -13,8 +13,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::json::{self, error, json_response, ResponseBody};
-use super::state::{ApiCommand, ApiState};
-use crate::config::parse_duration;
+use super::state::ApiState;
+use crate::lifecycle::GameRequest;
+use crate::units::parse_duration;
 
 /// The longest player id accepted, in bytes.
 const MAX_PLAYER_ID_BYTES: usize = 256;
@@ -63,9 +64,9 @@ fn authorize(state: &ApiState, parts: &Parts) -> Result<(), Response<ResponseBod
     }
 }
 
-/// Sends `command` to the supervisor, answering 202 with `body`, or 503 if it is gone.
-fn send(state: &ApiState, command: ApiCommand, body: Value) -> Response<ResponseBody> {
-    match state.commands.send(command) {
+/// Sends `request` to the supervisor, answering 202 with `body`, or 503 if it is gone.
+fn send(state: &ApiState, request: GameRequest, body: Value) -> Response<ResponseBody> {
+    match state.requests.send(request) {
         Ok(()) => json_response(StatusCode::ACCEPTED, &body),
         Err(_) => agent_exiting(),
     }
@@ -83,7 +84,7 @@ pub fn ready(state: &ApiState, body: &[u8]) -> Response<ResponseBody> {
     if let Err(refused) = json::parse_optional::<Value>(body) {
         return refused;
     }
-    send(state, ApiCommand::Ready, json!({"accepted": "ready"}))
+    send(state, GameRequest::Ready, json!({"accepted": "ready"}))
 }
 
 pub fn heartbeat(state: &ApiState, body: &[u8]) -> Response<ResponseBody> {
@@ -92,7 +93,7 @@ pub fn heartbeat(state: &ApiState, body: &[u8]) -> Response<ResponseBody> {
     }
     send(
         state,
-        ApiCommand::Heartbeat,
+        GameRequest::Heartbeat,
         json!({"accepted": "heartbeat"}),
     )
 }
@@ -141,19 +142,19 @@ pub fn match_end(state: &ApiState, body: &[u8]) -> Response<ResponseBody> {
             )
         }
     };
-    let command = ApiCommand::MatchEnd {
+    // The status as the supervisor will publish it once it has the request, so the answer
+    // never shows `running` after a match end.
+    let status = state
+        .status
+        .borrow()
+        .clone()
+        .with_match_ended_by_game(body.reason.as_deref())
+        .to_json();
+    let request = GameRequest::MatchEnd {
         reason: body.reason,
         delay,
     };
-    // The status as the supervisor will publish it once it has the command (the lifecycle
-    // machine ends the match from the same states), so the answer never shows `running`
-    // after a match end.
-    let status = {
-        let mut status = state.status.borrow().clone();
-        status.apply(&command);
-        status.to_json()
-    };
-    if state.commands.send(command).is_err() {
+    if state.requests.send(request).is_err() {
         return agent_exiting();
     }
     json_response(
@@ -190,8 +191,8 @@ pub fn connect(state: &ApiState, body: &[u8]) -> Response<ResponseBody> {
     let new = players.insert(id.clone());
     if new
         && state
-            .commands
-            .send(ApiCommand::PlayerConnected(id.clone()))
+            .requests
+            .send(GameRequest::PlayerConnected(id.clone()))
             .is_err()
     {
         players.remove(&id);
@@ -219,8 +220,8 @@ pub fn disconnect(state: &ApiState, body: &[u8]) -> Response<ResponseBody> {
         );
     }
     if state
-        .commands
-        .send(ApiCommand::PlayerDisconnected(id.clone()))
+        .requests
+        .send(GameRequest::PlayerDisconnected(id.clone()))
         .is_err()
     {
         players.insert(id);

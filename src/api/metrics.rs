@@ -10,15 +10,16 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::routes::Route;
-use super::state::AgentStatus;
+use crate::lifecycle::{AgentStatus, Lifecycle};
+use crate::platform::SelfStopOutcome;
 
 /// Status codes that get their own label value; anything else is counted as `other`.
 const STATUS_CODES: [u16; 9] = [200, 202, 400, 401, 404, 405, 413, 500, 503];
 const STATUS_SLOTS: usize = STATUS_CODES.len() + 1;
 
-/// How one self-stop call ended (reported by the platform client).
+/// How one self-stop attempt ended, as the metric's `outcome` label counts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SelfStopAttempt {
+enum AttemptClass {
     /// 2xx: the platform accepted the stop.
     Accepted,
     /// 404: the deployment is already stopping or gone.
@@ -29,35 +30,35 @@ pub enum SelfStopAttempt {
     Fatal,
 }
 
-impl SelfStopAttempt {
-    const ALL: [SelfStopAttempt; 4] = [
-        SelfStopAttempt::Accepted,
-        SelfStopAttempt::AlreadyStopping,
-        SelfStopAttempt::Retryable,
-        SelfStopAttempt::Fatal,
+impl AttemptClass {
+    const ALL: [AttemptClass; 4] = [
+        AttemptClass::Accepted,
+        AttemptClass::AlreadyStopping,
+        AttemptClass::Retryable,
+        AttemptClass::Fatal,
     ];
 
-    pub fn label(self) -> &'static str {
+    fn label(self) -> &'static str {
         match self {
-            SelfStopAttempt::Accepted => "accepted",
-            SelfStopAttempt::AlreadyStopping => "already_stopping",
-            SelfStopAttempt::Retryable => "retryable_error",
-            SelfStopAttempt::Fatal => "fatal_error",
+            AttemptClass::Accepted => "accepted",
+            AttemptClass::AlreadyStopping => "already_stopping",
+            AttemptClass::Retryable => "retryable_error",
+            AttemptClass::Fatal => "fatal_error",
         }
     }
 }
 
-/// The agent's counters. Shared (`Arc`) between the API and the platform client.
+/// The agent's counters. Shared (`Arc`) between the API and the self-stop's caller.
 pub struct Metrics {
     requests: [[AtomicU64; STATUS_SLOTS]; Route::ALL.len()],
-    self_stop: [AtomicU64; SelfStopAttempt::ALL.len()],
+    self_stop: [AtomicU64; AttemptClass::ALL.len()],
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
             requests: [const { [const { AtomicU64::new(0) }; STATUS_SLOTS] }; Route::ALL.len()],
-            self_stop: [const { AtomicU64::new(0) }; SelfStopAttempt::ALL.len()],
+            self_stop: [const { AtomicU64::new(0) }; AttemptClass::ALL.len()],
         }
     }
 }
@@ -78,18 +79,32 @@ impl Metrics {
         }
     }
 
-    /// Counts one self-stop call by its outcome (called by the platform client).
-    pub fn record_self_stop(&self, outcome: SelfStopAttempt) {
-        if let Some(counter) = self.self_stop.get(outcome as usize) {
-            counter.fetch_add(1, Ordering::Relaxed);
+    /// Counts a finished self-stop sequence's attempts by how each ended: every attempt
+    /// before the last was a retryable failure (the only kind that is retried); the last one
+    /// ended it.
+    pub fn record_self_stop(&self, outcome: &SelfStopOutcome) {
+        let (retried, last) = match outcome {
+            SelfStopOutcome::Accepted { attempts, .. } => {
+                (attempts.saturating_sub(1), Some(AttemptClass::Accepted))
+            }
+            SelfStopOutcome::AlreadyGone { attempts } => (
+                attempts.saturating_sub(1),
+                Some(AttemptClass::AlreadyStopping),
+            ),
+            SelfStopOutcome::Rejected { .. } => (0, Some(AttemptClass::Fatal)),
+            SelfStopOutcome::GaveUp { attempts, .. } => (*attempts, None),
+            SelfStopOutcome::NotConfigured { .. } => (0, None),
+        };
+        self.count_attempts(AttemptClass::Retryable, u64::from(retried));
+        if let Some(last) = last {
+            self.count_attempts(last, 1);
         }
     }
 
-    /// How many self-stop attempts ended with `outcome` (for tests and logs).
-    pub fn self_stop_attempts(&self, outcome: SelfStopAttempt) -> u64 {
-        self.self_stop
-            .get(outcome as usize)
-            .map_or(0, |counter| counter.load(Ordering::Relaxed))
+    fn count_attempts(&self, class: AttemptClass, attempts: u64) {
+        if let Some(counter) = self.self_stop.get(class as usize) {
+            counter.fetch_add(attempts, Ordering::Relaxed);
+        }
     }
 
     /// How many requests to `route` were answered with `status` (for tests and logs).
@@ -124,7 +139,7 @@ impl Metrics {
             "edgegap_agent_self_stop_attempts_total",
             "Self-stop calls to the platform, by outcome.",
         );
-        for outcome in SelfStopAttempt::ALL {
+        for outcome in AttemptClass::ALL {
             let value = self.self_stop[outcome as usize].load(Ordering::Relaxed);
             let _ = writeln!(
                 out,
@@ -165,7 +180,7 @@ impl Metrics {
             "1 for the agent's current lifecycle state, 0 for the others.",
         );
         let current = status.lifecycle.name();
-        for name in super::state::Lifecycle::NAMES {
+        for name in Lifecycle::NAMES {
             let _ = writeln!(
                 out,
                 "edgegap_agent_lifecycle_state{{state=\"{name}\"}} {}",
@@ -182,4 +197,45 @@ fn gauge(out: &mut String, name: &str, help: &str) {
 
 fn counter(out: &mut String, name: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(outcome: SelfStopOutcome) -> [u64; 4] {
+        let metrics = Metrics::default();
+        metrics.record_self_stop(&outcome);
+        AttemptClass::ALL.map(|class| metrics.self_stop[class as usize].load(Ordering::Relaxed))
+    }
+
+    #[test]
+    fn every_attempt_of_a_sequence_is_counted_by_its_outcome() {
+        assert_eq!(
+            counts(SelfStopOutcome::Accepted {
+                status: 200,
+                attempts: 6
+            }),
+            [1, 0, 5, 0]
+        );
+        assert_eq!(
+            counts(SelfStopOutcome::AlreadyGone { attempts: 1 }),
+            [0, 1, 0, 0]
+        );
+        assert_eq!(
+            counts(SelfStopOutcome::Rejected { status: 401 }),
+            [0, 0, 0, 1]
+        );
+        let gave_up = SelfStopOutcome::GaveUp {
+            attempts: 4,
+            last_error: "timeout".into(),
+        };
+        assert_eq!(counts(gave_up), [0, 0, 4, 0]);
+        assert_eq!(
+            counts(SelfStopOutcome::NotConfigured {
+                reason: "local".into()
+            }),
+            [0; 4]
+        );
+    }
 }

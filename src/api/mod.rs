@@ -22,7 +22,7 @@
 //! Every error is JSON `{"error": "...", "detail": "..."}`: 404 unknown path, 405 wrong method
 //! (with `Allow`), 400 malformed JSON or invalid field, 413 body over 64 KiB, 401 missing or
 //! wrong bearer token on a POST route when `--api-token` is set (GET routes stay open), 503
-//! when the supervisor is gone. POST routes only send an [`ApiCommand`] to the supervisor.
+//! when the supervisor is gone. POST routes only send a [`GameRequest`](crate::lifecycle::GameRequest) to the supervisor.
 //!
 //! Connections: HTTP/1.1 keep-alive; a client that has not sent a whole request head within
 //! the header read timeout (5 s) is disconnected (idle keep-alive connections included); at most
@@ -53,9 +53,13 @@ use tokio::sync::{watch, Semaphore};
 use tracing::{debug, warn};
 
 pub use json::MAX_BODY_BYTES;
-pub use metrics::{Metrics, SelfStopAttempt};
+pub use metrics::Metrics;
 pub use routes::{handle, Route};
-pub use state::{AgentStatus, ApiCommand, ApiState, ApiToken, Lifecycle};
+pub use state::{ApiState, ApiToken};
+
+/// The address the local API listens on by default; its URL is given to the game as
+/// `EDGEGAP_AGENT_URL`.
+pub const DEFAULT_API_ADDR: &str = "127.0.0.1:7070";
 
 /// How long a client has to send a whole request head.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);

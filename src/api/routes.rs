@@ -14,7 +14,8 @@ use serde_json::json;
 
 use super::commands::{self, post};
 use super::json::{self, error, json_response, ResponseBody};
-use super::state::{ApiState, Lifecycle};
+use super::state::ApiState;
+use crate::lifecycle::Lifecycle;
 
 /// Every route, as a closed set (metric labels, `Allow`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::parse_duration;
-use crate::supervisor::policy::{OnExitPolicy, RestartBudget};
+use crate::lifecycle::{OnExitPolicy, RestartBudget};
+use crate::units::parse_duration;
 
 #[derive(Debug, Clone, Args)]
 pub struct LifecycleOptions {

@@ -4,24 +4,25 @@
 //! and ends the agent with exit code 64 before the game is started.
 
 mod lifecycle;
-mod maps;
+mod platform;
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::{Args, CommandFactory, Parser, ValueEnum};
+use clap::{Args, CommandFactory, Parser};
 use nix::sys::signal::Signal;
 use tracing::level_filters::LevelFilter;
 
 use crate::api::ApiToken;
-use crate::platform::PlatformOptions;
-use crate::supervisor::machine::MachineOptions;
+use crate::exit_code::ExitCodeMap;
+use crate::lifecycle::MachineOptions;
+use crate::logging::LogFormat;
+use crate::units::{parse_duration, parse_signal, SignalMap};
 
-pub use lifecycle::LifecycleOptions;
-pub(crate) use maps::parse_pairs;
-pub use maps::{parse_duration, parse_signal, ExitCodeMap, SignalMap};
+pub use lifecycle::{HookCommand, LifecycleOptions};
+pub use platform::{PlatformOptions, PlatformOptionsError, SelfStopOptions};
 
 /// `edgegap-agent [OPTIONS] -- <command> [args...]`, or `edgegap-agent self-stop [OPTIONS]`.
 #[derive(Debug, Parser)]
@@ -117,7 +118,7 @@ impl SupervisorOptions {
 pub struct ApiOptions {
     /// Address the local API listens on. Its URL is given to the game as EDGEGAP_AGENT_URL.
     /// Keep it on loopback unless something outside the container must reach it.
-    #[arg(long, env = "EDGEGAP_AGENT_API_ADDR", default_value = crate::DEFAULT_API_ADDR, value_name = "IP:PORT")]
+    #[arg(long, env = "EDGEGAP_AGENT_API_ADDR", default_value = crate::api::DEFAULT_API_ADDR, value_name = "IP:PORT")]
     pub api_addr: SocketAddr,
 
     /// Bearer token the API's POST routes require (`Authorization: Bearer <token>`). The game
@@ -165,14 +166,6 @@ pub struct LoggingOptions {
     /// Most detailed level logged: off, error, warn, info, debug, trace.
     #[arg(long, env = "EDGEGAP_AGENT_LOG", default_value = "info", value_parser = parse_level, value_name = "LEVEL")]
     pub log_level: LevelFilter,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// `[edgegap-agent] <time> <LEVEL> message key=value`
-    Text,
-    /// One JSON object per line.
-    Json,
 }
 
 fn parse_level(text: &str) -> Result<LevelFilter, String> {

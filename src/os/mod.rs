@@ -1,6 +1,6 @@
 //! The only place that talks to the kernel directly: process spawning, signal masks and
 //! delivery, reaping and process attributes. Everything else in the crate is `forbid(unsafe)`
-//! and sees typed values (`Signal`, `Pid`, [`ChildOutcome`]) rather than raw integers.
+//! and sees typed values (`Signal`, `Pid`, [`ChildOutcome`](crate::exit_code::ChildOutcome)) rather than raw integers.
 
 mod reap;
 mod signals;
@@ -8,8 +8,8 @@ mod spawn;
 
 pub use nix::sys::signal::Signal;
 pub use nix::unistd::Pid;
-pub use reap::{reap_exited, ChildOutcome, Reaped};
-pub use signals::{block_handled_signals, send_to_group, spawn_signal_waiter, HANDLED_SIGNALS};
+pub use reap::{reap_exited, Reaped};
+pub use signals::{block_handled_signals, send_to_group, spawn_signal_waiter};
 pub use spawn::{spawn_in_own_group, Output, SpawnError, Spawned};
 
 /// True when this process is PID 1 of its PID namespace (a container's entrypoint).

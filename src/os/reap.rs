@@ -6,37 +6,10 @@
 //! `std::process::Child::wait`, not `tokio::process`), or whichever ran first would steal the
 //! status.
 
-use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-/// How a process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChildOutcome {
-    /// It called `exit(code)`.
-    Exited(i32),
-    /// It was killed by a signal.
-    Signaled(Signal),
-}
-
-impl ChildOutcome {
-    /// The code a shell would report: the exit code, or 128 + the signal number.
-    pub fn shell_code(self) -> i32 {
-        match self {
-            ChildOutcome::Exited(code) => code,
-            ChildOutcome::Signaled(signal) => crate::exit_code::SIGNAL_BASE + signal as i32,
-        }
-    }
-}
-
-impl std::fmt::Display for ChildOutcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ChildOutcome::Exited(code) => write!(f, "exited with code {code}"),
-            ChildOutcome::Signaled(signal) => write!(f, "killed by {}", signal.as_str()),
-        }
-    }
-}
+use crate::exit_code::ChildOutcome;
 
 /// One process reaped by [`reap_exited`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

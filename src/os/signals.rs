@@ -12,27 +12,19 @@ use nix::sys::signal::{killpg, SigSet, Signal};
 use nix::unistd::Pid;
 use tokio::sync::mpsc::UnboundedSender;
 
-/// The signals the agent handles: the ones it forwards to the game, plus SIGCHLD.
-pub const HANDLED_SIGNALS: [Signal; 8] = [
-    Signal::SIGTERM,
-    Signal::SIGINT,
-    Signal::SIGHUP,
-    Signal::SIGQUIT,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-    Signal::SIGWINCH,
-    Signal::SIGCHLD,
-];
+use crate::units::FORWARDED_SIGNALS;
 
+/// The signals the agent handles: the ones it forwards to the game, plus SIGCHLD.
 fn handled_set() -> SigSet {
     let mut set = SigSet::empty();
-    for signal in HANDLED_SIGNALS {
+    for signal in FORWARDED_SIGNALS {
         set.add(signal);
     }
+    set.add(Signal::SIGCHLD);
     set
 }
 
-/// Blocks [`HANDLED_SIGNALS`] in the calling thread. Call it first thing in `main`, before
+/// Blocks the handled signals in the calling thread. Call it first thing in `main`, before
 /// any thread (the async runtime's included) is started, so that all of them inherit it.
 pub fn block_handled_signals() -> std::io::Result<()> {
     handled_set().thread_block().map_err(std::io::Error::from)

@@ -205,19 +205,19 @@ impl JitterSource for SplitMix64 {
     }
 }
 
-/// Always the same value: `u64::MAX` gives the full ceiling, `0` no delay.
-#[derive(Debug, Clone, Copy)]
-pub struct FixedJitter(pub u64);
-
-impl JitterSource for FixedJitter {
-    fn next_u64(&mut self) -> u64 {
-        self.0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Always the same value: `u64::MAX` gives the full ceiling, `0` no delay.
+    #[derive(Debug, Clone, Copy)]
+    struct FixedJitter(u64);
+
+    impl JitterSource for FixedJitter {
+        fn next_u64(&mut self) -> u64 {
+            self.0
+        }
+    }
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)

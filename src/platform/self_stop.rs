@@ -20,7 +20,6 @@ use super::env::{EnvProblem, PlatformEnv, DELETE_TOKEN, DELETE_URL};
 use super::retry::{JitterSource, RetryPolicy, SplitMix64};
 use super::secret::Secret;
 use crate::exit_code;
-use crate::supervisor::machine::SelfStopResult;
 
 /// Where the DELETE goes and the token it carries.
 #[derive(Debug, Clone)]
@@ -110,16 +109,6 @@ impl fmt::Display for SelfStopOutcome {
     }
 }
 
-impl From<SelfStopOutcome> for SelfStopResult {
-    fn from(outcome: SelfStopOutcome) -> Self {
-        if outcome.is_success() {
-            SelfStopResult::Accepted
-        } else {
-            SelfStopResult::Failed(outcome.to_string())
-        }
-    }
-}
-
 /// The single-flight self-stop handle; cheap to clone.
 #[derive(Clone)]
 pub struct SelfStop {
@@ -169,11 +158,6 @@ impl SelfStop {
                 flight: Mutex::new(None),
             }),
         }
-    }
-
-    /// True when a delete URL and token are known.
-    pub fn is_configured(&self) -> bool {
-        self.inner.target.is_ok()
     }
 
     /// Asks the platform to stop this deployment, once. Every call returns the outcome of

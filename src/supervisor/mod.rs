@@ -1,14 +1,12 @@
 //! Wrap mode: start the game server, forward signals to it, reap every zombie, run the match
 //! lifecycle, stop the game with grace, and turn its end into the agent's exit code.
 //!
-//! This module is the async driver around the pure [`machine::Machine`]: it turns signals
+//! This module is the async driver around the pure [`Machine`]: it turns signals
 //! (from the `sigwait` thread), reaped children (from the one `waitpid` owner), timers, log
 //! lines, API requests and self-stop results into events, and carries out the actions the
 //! machine returns. It decides nothing itself.
 
-pub mod machine;
 mod output;
-pub mod policy;
 mod timers;
 
 use std::collections::VecDeque;
@@ -23,12 +21,13 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
-use crate::api::{AgentStatus, ApiCommand, Lifecycle};
 use crate::exit_code;
+use crate::lifecycle::{
+    Action, AgentStatus, Event, GameRequest, Lifecycle, Machine, MachineOptions, State, Timer,
+};
 use crate::os::{self, Output, SpawnError};
-use machine::{Action, ApiEvent, Event, Machine, MachineOptions, SelfStopResult, State, Timer};
 use output::Sink;
-pub use timers::Timers;
+use timers::Timers;
 
 /// Why wrap mode could not run the game at all.
 #[derive(Debug, thiserror::Error)]
@@ -67,13 +66,15 @@ pub struct Launch {
     pub pre_stop: Option<Vec<OsString>>,
 }
 
-/// One self-stop sequence (single-flight and retried by the platform client).
-pub type SelfStopCall = Box<dyn FnMut() -> Pin<Box<dyn Future<Output = SelfStopResult> + Send>>>;
+/// Asks the platform to stop the deployment, once: `Ok` when it accepted (its SIGTERM will
+/// come), `Err(why)` when it will not happen. The caller makes it single-flight and retried.
+pub type SelfStopCall =
+    Box<dyn FnMut() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>>>;
 
-/// The supervisor's side of the local API: the requests it receives and the status it
+/// The supervisor's side of the local API: the game's requests it receives and the status it
 /// publishes.
 pub struct ApiLink {
-    pub commands: UnboundedReceiver<ApiCommand>,
+    pub requests: UnboundedReceiver<GameRequest>,
     pub status: watch::Sender<AgentStatus>,
 }
 
@@ -107,7 +108,7 @@ pub async fn run(
     api: ApiLink,
 ) -> Result<i32, SuperviseError> {
     let ApiLink {
-        mut commands,
+        mut requests,
         status,
     } = api;
     let (events, mut inbox) = mpsc::unbounded_channel();
@@ -161,9 +162,9 @@ pub async fn run(
                 Event::Signal(signal)
             }
             Some(event) = inbox.recv() => event,
-            Some(command) = commands.recv() => {
-                driver.note_request(&command);
-                Event::Api(command)
+            Some(request) = requests.recv() => {
+                driver.note_request(&request);
+                Event::Game(request)
             }
             timer = driver.timers.next() => Event::TimerFired(timer),
         };
@@ -219,7 +220,11 @@ impl Driver {
                 let call = (self.self_stop)();
                 let events = self.events.clone();
                 tokio::spawn(async move {
-                    let _ = events.send(Event::SelfStopFinished(call.await));
+                    let event = match call.await {
+                        Ok(()) => Event::SelfStopAccepted,
+                        Err(why) => Event::SelfStopFailed(why),
+                    };
+                    let _ = events.send(event);
                 });
             }
             Action::SpawnChild => match self.spawn_game() {
@@ -255,21 +260,21 @@ impl Driver {
 
     /// Logs a request from the game, and keeps what only the driver knows (the heartbeat's
     /// time) for the status.
-    fn note_request(&self, command: &ApiCommand) {
-        match command {
-            ApiEvent::Ready => info!("the game server says it is ready"),
-            ApiEvent::Heartbeat => {
+    fn note_request(&self, request: &GameRequest) {
+        match request {
+            GameRequest::Ready => info!("the game server says it is ready"),
+            GameRequest::Heartbeat => {
                 debug!("heartbeat from the game server");
                 self.status
                     .send_modify(|s| s.last_heartbeat = Some(Instant::now()));
             }
-            ApiEvent::MatchEnd { reason, delay } => info!(
+            GameRequest::MatchEnd { reason, delay } => info!(
                 reason = reason.as_deref().unwrap_or("none given"),
                 delay_ms = delay.map(|d| d.as_millis() as u64),
                 "the game server reports the end of the match"
             ),
-            ApiEvent::PlayerConnected(id) => debug!(player = %id, "player connected"),
-            ApiEvent::PlayerDisconnected(id) => debug!(player = %id, "player disconnected"),
+            GameRequest::PlayerConnected(id) => debug!(player = %id, "player connected"),
+            GameRequest::PlayerDisconnected(id) => debug!(player = %id, "player disconnected"),
         }
     }
 
@@ -291,10 +296,7 @@ impl Driver {
         let child_pid = self.game.map(Pid::as_raw);
         let restarts = u32::try_from(self.machine.restarts()).unwrap_or(u32::MAX);
         let ready = self.machine.is_ready();
-        let self_stop = self.machine.self_stop().map(|result| match result {
-            SelfStopResult::Accepted => "accepted".to_owned(),
-            SelfStopResult::Failed(why) => format!("failed: {why}"),
-        });
+        let self_stop = self.machine.self_stop().clone();
         let players = self.machine.players().len();
         self.status.send_if_modified(|s| {
             // A stop's deadline is fixed once set: keep it, so the wall-clock copy is stable.

@@ -12,7 +12,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use super::machine::Event;
+use crate::lifecycle::Event;
 
 /// A line longer than this is passed on in pieces rather than held back.
 const MAX_LINE: usize = 64 * 1024;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::machine::Timer;
+use crate::lifecycle::Timer;
 
 #[derive(Debug, Default)]
 pub struct Timers {
@@ -21,10 +21,6 @@ impl Timers {
 
     pub fn cancel(&mut self, timer: Timer) {
         self.deadlines.remove(&timer);
-    }
-
-    pub fn deadline(&self, timer: Timer) -> Option<Instant> {
-        self.deadlines.get(&timer).copied()
     }
 
     /// Waits for the earliest deadline, removes it and returns its timer; pending forever

@@ -25,6 +25,19 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::time::Instant;
 
+use edgegap_agent::platform::retry::JitterSource;
+
+/// A jitter source that always gives the same value: `u64::MAX` gives the full backoff
+/// ceiling, `0` no delay, so a test knows the retry schedule.
+#[derive(Debug, Clone, Copy)]
+pub struct FixedJitter(pub u64);
+
+impl JitterSource for FixedJitter {
+    fn next_u64(&mut self) -> u64 {
+        self.0
+    }
+}
+
 const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
 /// What the fake answers to one request.

@@ -1,10 +1,11 @@
 //! The in-process harness of the handler tests: requests built in memory and handed to the
-//! router (`api::handle`); the test plays the supervisor, receiving the commands and
+//! router (`api::handle`); the test plays the supervisor, receiving the game's requests and
 //! publishing the status.
 
 use std::sync::Arc;
 
-use edgegap_agent::api::{handle, AgentStatus, ApiCommand, ApiState, ApiToken, Lifecycle, Metrics};
+use edgegap_agent::api::{handle, ApiState, ApiToken, Metrics};
+use edgegap_agent::lifecycle::{AgentStatus, GameRequest, Lifecycle};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::{Request, StatusCode};
@@ -13,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 
 pub struct Harness {
     pub state: ApiState,
-    pub commands: mpsc::UnboundedReceiver<ApiCommand>,
+    pub requests: mpsc::UnboundedReceiver<GameRequest>,
     pub status: watch::Sender<AgentStatus>,
 }
 
@@ -47,10 +48,10 @@ pub fn harness_with(
     ready_ports: Option<Vec<u16>>,
     deployment: Value,
 ) -> Harness {
-    let (command_tx, commands) = mpsc::unbounded_channel();
+    let (request_tx, requests) = mpsc::unbounded_channel();
     let (status, status_rx) = watch::channel(AgentStatus::starting());
     let state = ApiState::new(
-        command_tx,
+        request_tx,
         status_rx,
         deployment,
         token.map(|t| ApiToken::new(t.to_owned())),
@@ -59,7 +60,7 @@ pub fn harness_with(
     );
     Harness {
         state,
-        commands,
+        requests,
         status,
     }
 }
@@ -109,12 +110,21 @@ impl Harness {
         self.call("POST", path, &[], body.as_bytes()).await
     }
 
-    /// The supervisor's part: applies every command sent so far and returns them.
-    pub fn supervise(&mut self) -> Vec<ApiCommand> {
+    /// The supervisor's part: applies every request sent so far to the status, as the
+    /// lifecycle machine would publish it, and returns them.
+    pub fn supervise(&mut self) -> Vec<GameRequest> {
         let mut received = Vec::new();
-        while let Ok(command) = self.commands.try_recv() {
-            self.status.send_modify(|s| s.apply(&command));
-            received.push(command);
+        while let Ok(request) = self.requests.try_recv() {
+            self.status.send_modify(|s| match &request {
+                GameRequest::Ready => s.ready = true,
+                GameRequest::Heartbeat => s.last_heartbeat = Some(tokio::time::Instant::now()),
+                GameRequest::MatchEnd { reason, .. } => {
+                    *s = s.clone().with_match_ended_by_game(reason.as_deref())
+                }
+                GameRequest::PlayerConnected(_) => s.players += 1,
+                GameRequest::PlayerDisconnected(_) => s.players = s.players.saturating_sub(1),
+            });
+            received.push(request);
         }
         received
     }

@@ -3,11 +3,10 @@
 
 use nix::sys::signal::Signal;
 
-use super::{
-    is_stop_request, Action, ApiEvent, EndReason, Event, Machine, SelfStopResult, State, StopCause,
-    Timer, HUNG_CODE,
-};
-use crate::supervisor::policy::ExitAction;
+use super::{is_stop_request, Action, EndReason, Machine, State, StopCause, HUNG_CODE};
+use crate::lifecycle::event::{Event, GameRequest, Timer};
+use crate::lifecycle::policy::ExitAction;
+use crate::lifecycle::status::SelfStopProgress;
 
 /// Timers that belong to a match in play and end with it.
 const MATCH_TIMERS: [Timer; 6] = [
@@ -39,10 +38,11 @@ impl Machine {
                 self.on_child_exited(code, out);
             }
             Event::Signal(signal) => self.on_signal(signal, out),
-            Event::Api(request) => self.on_api(request, out),
+            Event::Game(request) => self.on_game_request(request, out),
             Event::LogLineMatched(line) => self.end_match(EndReason::LogLine(line), out),
             Event::TimerFired(timer) => self.on_timer(timer, out),
-            Event::SelfStopFinished(result) => self.on_self_stop_finished(result, out),
+            Event::SelfStopAccepted => self.self_stop = SelfStopProgress::Accepted,
+            Event::SelfStopFailed(why) => self.on_self_stop_failed(why, out),
             Event::PreStopHookFinished => {
                 if let (Some(signal), true) = (self.signal_after_hook.take(), self.child_alive) {
                     out.push(Action::SignalGroup(signal));
@@ -139,9 +139,9 @@ impl Machine {
         self.stop(StopCause::Signal(signal), stop_signal, out);
     }
 
-    fn on_api(&mut self, request: ApiEvent, out: &mut Vec<Action>) {
+    fn on_game_request(&mut self, request: GameRequest, out: &mut Vec<Action>) {
         match request {
-            ApiEvent::Ready => {
+            GameRequest::Ready => {
                 self.ready |= self.child_alive;
                 if self.state == State::Starting {
                     self.state = State::Running;
@@ -152,7 +152,7 @@ impl Machine {
                     }
                 }
             }
-            ApiEvent::Heartbeat => {
+            GameRequest::Heartbeat => {
                 let watched = matches!(
                     self.state,
                     State::Starting | State::Running | State::Ending(_)
@@ -163,17 +163,17 @@ impl Machine {
                     out.push(Action::StartTimer(Timer::Heartbeat, timeout));
                 }
             }
-            ApiEvent::MatchEnd { reason, delay } => {
+            GameRequest::MatchEnd { reason, delay } => {
                 self.end_match_after(EndReason::Api(reason), delay.filter(|d| !d.is_zero()), out);
             }
-            ApiEvent::PlayerConnected(id) => {
+            GameRequest::PlayerConnected(id) => {
                 self.players.insert(id);
                 if !std::mem::replace(&mut self.any_player_joined, true) {
                     out.push(Action::CancelTimer(Timer::Empty));
                 }
                 out.push(Action::CancelTimer(Timer::Idle));
             }
-            ApiEvent::PlayerDisconnected(id) => {
+            GameRequest::PlayerDisconnected(id) => {
                 let removed = self.players.remove(&id);
                 let in_play = matches!(self.state, State::Starting | State::Running);
                 if let (true, true, true, Some(idle)) = (
@@ -239,11 +239,8 @@ impl Machine {
         }
     }
 
-    fn on_self_stop_finished(&mut self, result: SelfStopResult, out: &mut Vec<Action>) {
-        self.self_stop = Some(result.clone());
-        let SelfStopResult::Failed(why) = result else {
-            return;
-        };
+    fn on_self_stop_failed(&mut self, why: String, out: &mut Vec<Action>) {
+        self.self_stop = SelfStopProgress::Failed(why.clone());
         out.push(Action::Note(format!(
             "self-stop failed ({why}): stopping the game and exiting 0, so that restart_policy never or on_failure still ends the deployment"
         )));
@@ -295,7 +292,8 @@ impl Machine {
     }
 
     fn call_self_stop(&mut self, out: &mut Vec<Action>) {
-        if !std::mem::replace(&mut self.self_stop_called, true) {
+        if self.self_stop == SelfStopProgress::NotCalled {
+            self.self_stop = SelfStopProgress::InFlight;
             out.push(Action::CallSelfStop);
         }
         out.push(Action::StartTimer(

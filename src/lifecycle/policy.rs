@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::parse_pairs;
+use crate::units::parse_pairs;
 use std::time::Duration;
 
 /// What to do with a game that exited with some code.

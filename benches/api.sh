@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Benchmark of the local API, loopback only, bounded in time:
 #   1. GET /healthz throughput and p99 latency of the agent vs a bare hyper server
-#      (bench/bare_hyper.rs: same hyper setup, no routing), measured with wrk in the same run,
+#      (benches/bare_hyper.rs: same hyper setup, no routing), measured with wrk in the same run,
 #      alternating the two servers ROUNDS times;
 #   2. idle RSS (VmRSS) and idle CPU (utime+stime ticks, all threads) and context switches of
 #      a freshly started agent with its API up, over IDLE_SECONDS.
-# Usage: bench/api.sh   (env: DURATION=10s CONNECTIONS=64 THREADS=2 ROUNDS=2 IDLE_SECONDS=60)
+# Usage: benches/api.sh   (env: DURATION=10s CONNECTIONS=64 THREADS=2 ROUNDS=2 IDLE_SECONDS=60)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,9 +19,16 @@ if ! command -v wrk >/dev/null; then
     apt-get install -y wrk >/dev/null
 fi
 
-cargo build --release --bins --example bare-hyper
-BIN=target/x86_64-unknown-linux-gnu/release
+# Both servers as shipped: the dist profile. Built one at a time, so the example's
+# dev-dependencies do not add features to the agent's build.
+cargo build --profile dist --bin edgegap-agent
 WORK=$(mktemp -d)
+cp target/x86_64-unknown-linux-gnu/dist/edgegap-agent "$WORK/edgegap-agent"
+cargo build --profile dist --example bare-hyper
+BARE=target/x86_64-unknown-linux-gnu/dist/examples/bare-hyper
+# The game the agent wraps is the tests' fake game (not measured).
+cargo build --release --bin fake-game
+GAME=target/x86_64-unknown-linux-gnu/release/fake-game
 PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -41,8 +48,8 @@ wait_line() {
 }
 
 start_agent() { # $1: name of the output file
-    "$BIN/edgegap-agent" --api-addr 127.0.0.1:0 --log-level warn -- \
-        "$BIN/fake-game" --print-env EDGEGAP_AGENT_URL >"$WORK/$1" 2>&1 &
+    "$WORK/edgegap-agent" --api-addr 127.0.0.1:0 --log-level warn -- \
+        "$GAME" --print-env EDGEGAP_AGENT_URL >"$WORK/$1" 2>&1 &
     PIDS+=($!)
     AGENT_PID=$!
     AGENT_URL=$(wait_line "$WORK/$1" '^ENV EDGEGAP_AGENT_URL=' | sed 's/^ENV EDGEGAP_AGENT_URL=//')
@@ -56,7 +63,7 @@ proc_switches() { # voluntary + involuntary context switches of every thread of 
 }
 rss_kib() { awk '/^VmRSS/ { print $2 }' /proc/"$1"/status; }
 
-echo "== binary size: $(stat -c %s "$BIN/edgegap-agent") bytes (edgegap-agent, release, static)"
+echo "== binary size: $(stat -c %s "$WORK/edgegap-agent") bytes (edgegap-agent, dist profile, static)"
 
 # --- idle, on a fresh agent -------------------------------------------------------------
 start_agent idle.out
@@ -70,7 +77,7 @@ echo "== idle over ${IDLE_SECONDS}s: RSS $(rss_kib "$IDLE_PID") KiB, CPU $((tick
 kill -TERM "$IDLE_PID"
 
 # --- throughput: bare hyper vs the agent, alternating ----------------------------------
-"$BIN/examples/bare-hyper" >"$WORK/bare.out" 2>&1 &
+"$BARE" >"$WORK/bare.out" 2>&1 &
 PIDS+=($!)
 BARE_URL="http://$(wait_line "$WORK/bare.out" '^LISTENING ' | sed 's/^LISTENING //')"
 start_agent load.out
@@ -111,7 +118,7 @@ echo "== mean: bare-hyper $b req/s p99 ${bp}us; agent $a req/s p99 ${ap}us"
 awk -v a="$a" -v b="$b" -v ap="$ap" -v bp="$bp" \
     'BEGIN { printf "== throughput ratio agent/bare = %.2f (target >= 0.8); p99 ratio agent/bare = %.2f\n", a / b, ap / bp }'
 
-# The Markdown table bench/run.sh puts in the README.
+# The Markdown table benches/run.sh puts in the README.
 echo
 echo "| \`GET /healthz\`, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, mean of $ROUNDS rounds | bare hyper | edgegap-agent | agent / bare | target |"
 echo "|---|---|---|---|---|"

@@ -5,7 +5,7 @@
 //! or cancel a timer, call self-stop, restart the game, run the pre-stop hook, exit — is an
 //! [`Action`] that the async driver (`supervisor/mod.rs`) carries out. Nothing in here touches
 //! a process, a socket or a clock (`now` is passed in), so every transition is unit-tested
-//! (`machine_tests.rs`).
+//! (`tests.rs`).
 //!
 //! ```text
 //!            ready             match end (API, exit policy `stop`, log line,
@@ -40,64 +40,11 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use super::event::{Event, Timer};
 use super::policy::{OnExitPolicy, RestartBudget};
-use crate::config::{ExitCodeMap, SignalMap};
-use crate::exit_code;
-use crate::os::ChildOutcome;
-
-/// The timers the machine can run; at most one of each kind at a time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Timer {
-    /// Grace period minus kill margin, from the start of a stop.
-    Kill,
-    RestartBackoff,
-    /// `POST /v1/match/end` with a `delay`.
-    MatchEndDelay,
-    /// How long to wait for the platform's SIGTERM after self-stop.
-    SelfStopWait,
-    Idle,
-    Empty,
-    MaxMatchDuration,
-    Heartbeat,
-}
-
-/// Requests from the game through the local API.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ApiEvent {
-    Ready,
-    Heartbeat,
-    MatchEnd {
-        reason: Option<String>,
-        delay: Option<Duration>,
-    },
-    PlayerConnected(String),
-    PlayerDisconnected(String),
-}
-
-/// How a self-stop sequence ended, as far as the lifecycle cares.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SelfStopResult {
-    /// The platform accepted it (or the deployment is already gone): its SIGTERM will come.
-    Accepted,
-    /// It will not happen: rejected, gave up, or not configured (local mode).
-    Failed(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// The game (re)started.
-    ChildStarted,
-    /// A restart could not start the game; the code says why (126, 127, 70).
-    ChildSpawnFailed(i32),
-    ChildExited(ChildOutcome),
-    Signal(Signal),
-    Api(ApiEvent),
-    /// A line of the game's output matched `--end-on-log`.
-    LogLineMatched(String),
-    TimerFired(Timer),
-    SelfStopFinished(SelfStopResult),
-    PreStopHookFinished,
-}
+use super::status::SelfStopProgress;
+use crate::exit_code::{self, ExitCodeMap};
+use crate::units::SignalMap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -237,19 +184,16 @@ pub struct Machine {
     restart_times: Vec<Duration>,
     players: BTreeSet<String>,
     any_player_joined: bool,
-    self_stop_called: bool,
-    self_stop: Option<SelfStopResult>,
+    self_stop: SelfStopProgress,
     exit_override: Option<i32>,
     hung: bool,
     /// The stop signal held back while the pre-stop hook runs.
     signal_after_hook: Option<Signal>,
 }
 
-#[path = "machine_transitions.rs"]
 mod transitions;
 
 #[cfg(test)]
-#[path = "machine_tests.rs"]
 mod tests;
 
 impl Machine {
@@ -265,8 +209,7 @@ impl Machine {
             restart_times: Vec::new(),
             players: BTreeSet::new(),
             any_player_joined: false,
-            self_stop_called: false,
-            self_stop: None,
+            self_stop: SelfStopProgress::NotCalled,
             exit_override: None,
             hung: false,
             signal_after_hook: None,
@@ -285,8 +228,8 @@ impl Machine {
         self.restart_times.len()
     }
 
-    pub fn self_stop(&self) -> Option<&SelfStopResult> {
-        self.self_stop.as_ref()
+    pub fn self_stop(&self) -> &SelfStopProgress {
+        &self.self_stop
     }
 
     /// Whether the game said it is ready since it last (re)started.

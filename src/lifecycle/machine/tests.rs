@@ -5,8 +5,10 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use super::*;
-use crate::config::{ExitCodeMap, SignalMap};
-use crate::supervisor::policy::{OnExitPolicy, RestartBudget};
+use crate::exit_code::{ChildOutcome, ExitCodeMap};
+use crate::lifecycle::event::GameRequest;
+use crate::lifecycle::policy::{OnExitPolicy, RestartBudget};
+use crate::units::SignalMap;
 
 const fn s(secs: u64) -> Duration {
     Duration::from_secs(secs)
@@ -45,8 +47,8 @@ fn exited(code: i32) -> Event {
     Event::ChildExited(ChildOutcome::Exited(code))
 }
 
-fn api(event: ApiEvent) -> Event {
-    Event::Api(event)
+fn game(request: GameRequest) -> Event {
+    Event::Game(request)
 }
 
 /// The actions without the `Note`s (which only log).
@@ -209,7 +211,7 @@ fn nothing_happens_after_exit() {
         Event::Signal(Signal::SIGTERM),
         exited(1),
         Event::TimerFired(Timer::Kill),
-        api(ApiEvent::Ready),
+        game(GameRequest::Ready),
     ] {
         assert_eq!(machine.handle(s(2), event), vec![]);
     }
@@ -245,10 +247,7 @@ fn a_clean_exit_under_stop_ends_the_match_then_exits_on_sigterm() {
         "{actions:?}"
     );
     assert_eq!(machine.state(), &State::Ending(EndReason::GameExited(0)));
-    assert_eq!(
-        machine.handle(s(11), Event::SelfStopFinished(SelfStopResult::Accepted)),
-        vec![]
-    );
+    assert_eq!(machine.handle(s(11), Event::SelfStopAccepted), vec![]);
     // The platform's SIGTERM: the game is gone already, so the agent exits at once.
     assert!(has(
         &machine.handle(s(12), Event::Signal(Signal::SIGTERM)),
@@ -263,7 +262,7 @@ fn a_stop_whose_sigterm_never_comes_exits_after_the_self_stop_wait() {
         ..options()
     });
     machine.handle(s(1), exited(7));
-    machine.handle(s(2), Event::SelfStopFinished(SelfStopResult::Accepted));
+    machine.handle(s(2), Event::SelfStopAccepted);
     assert!(has(
         &machine.handle(s(31), Event::TimerFired(Timer::SelfStopWait)),
         &Action::Exit(7)
@@ -361,7 +360,7 @@ fn a_failed_restart_exits_with_the_spawn_error_code() {
 fn match_end_from_the_api_calls_self_stop_once_however_often_it_is_asked() {
     let mut machine = started(options());
     let end = || {
-        api(ApiEvent::MatchEnd {
+        game(GameRequest::MatchEnd {
             reason: Some("won".into()),
             delay: None,
         })
@@ -392,7 +391,7 @@ fn match_end_from_the_api_calls_self_stop_once_however_often_it_is_asked() {
 fn a_delayed_match_end_ends_the_match_now_and_self_stops_after_the_delay() {
     let mut machine = started(options());
     let end = |delay| {
-        api(ApiEvent::MatchEnd {
+        game(GameRequest::MatchEnd {
             reason: Some("gg".into()),
             delay: Some(s(delay)),
         })
@@ -412,7 +411,7 @@ fn a_delayed_match_end_ends_the_match_now_and_self_stops_after_the_delay() {
     assert_eq!(
         machine.handle(
             s(2),
-            api(ApiEvent::MatchEnd {
+            game(GameRequest::MatchEnd {
                 reason: None,
                 delay: None
             })
@@ -434,7 +433,7 @@ fn sigterm_during_a_match_end_delay_stops_the_game_without_self_stop() {
     let mut machine = started(options());
     machine.handle(
         s(1),
-        api(ApiEvent::MatchEnd {
+        game(GameRequest::MatchEnd {
             reason: None,
             delay: Some(s(60)),
         }),
@@ -452,7 +451,7 @@ fn sigterm_during_self_stop_retries_stops_the_game_and_a_late_failure_changes_on
     let mut machine = started(options());
     machine.handle(
         s(1),
-        api(ApiEvent::MatchEnd {
+        game(GameRequest::MatchEnd {
             reason: None,
             delay: None,
         }),
@@ -461,10 +460,7 @@ fn sigterm_during_self_stop_retries_stops_the_game_and_a_late_failure_changes_on
         &machine.handle(s(2), Event::Signal(Signal::SIGTERM)),
         &Action::SignalGroup(Signal::SIGTERM)
     ));
-    let late = effects(machine.handle(
-        s(3),
-        Event::SelfStopFinished(SelfStopResult::Failed("gave up".into())),
-    ));
+    let late = effects(machine.handle(s(3), Event::SelfStopFailed("gave up".into())));
     assert_eq!(late, vec![]);
     assert!(has(&machine.handle(s(4), exited(0)), &Action::Exit(0)));
 }
@@ -477,10 +473,7 @@ fn a_self_stop_that_fails_for_good_stops_the_game_and_exits_0() {
         machine.state(),
         &State::Ending(EndReason::LogLine("match over".into()))
     );
-    let actions = machine.handle(
-        s(2),
-        Event::SelfStopFinished(SelfStopResult::Failed("401".into())),
-    );
+    let actions = machine.handle(s(2), Event::SelfStopFailed("401".into()));
     assert!(
         has(&actions, &Action::SignalGroup(Signal::SIGTERM))
             && has(&actions, &Action::StartTimer(Timer::Kill, s(29)))
@@ -499,12 +492,12 @@ fn the_self_stop_wait_stops_a_game_still_running() {
     let mut machine = started(options());
     machine.handle(
         s(1),
-        api(ApiEvent::MatchEnd {
+        game(GameRequest::MatchEnd {
             reason: None,
             delay: None,
         }),
     );
-    machine.handle(s(2), Event::SelfStopFinished(SelfStopResult::Accepted));
+    machine.handle(s(2), Event::SelfStopAccepted);
     let actions = machine.handle(s(31), Event::TimerFired(Timer::SelfStopWait));
     assert!(has(&actions, &Action::SignalGroup(Signal::SIGTERM)));
     assert!(matches!(
@@ -525,7 +518,7 @@ fn a_match_end_during_a_restart_ends_the_match_without_restarting() {
     machine.handle(s(1), exited(2));
     let actions = machine.handle(
         s(1),
-        api(ApiEvent::MatchEnd {
+        game(GameRequest::MatchEnd {
             reason: None,
             delay: None,
         }),
@@ -553,7 +546,7 @@ fn ready_starts_the_empty_timer_and_an_empty_match_ends() {
         ..options()
     });
     assert_eq!(
-        machine.handle(s(1), api(ApiEvent::Ready)),
+        machine.handle(s(1), game(GameRequest::Ready)),
         vec![Action::StartTimer(Timer::Empty, s(60))]
     );
     assert!(machine.is_ready());
@@ -570,8 +563,8 @@ fn a_player_joining_cancels_the_empty_timer() {
         empty_timeout: Some(s(60)),
         ..options()
     });
-    machine.handle(s(1), api(ApiEvent::Ready));
-    let actions = machine.handle(s(2), api(ApiEvent::PlayerConnected("p1".into())));
+    machine.handle(s(1), game(GameRequest::Ready));
+    let actions = machine.handle(s(2), game(GameRequest::PlayerConnected("p1".into())));
     assert!(has(&actions, &Action::CancelTimer(Timer::Empty)));
     assert_eq!(
         machine.handle(s(61), Event::TimerFired(Timer::Empty)),
@@ -585,33 +578,33 @@ fn the_idle_timer_runs_only_while_nobody_is_connected() {
         idle_timeout: Some(s(30)),
         ..options()
     });
-    machine.handle(s(1), api(ApiEvent::Ready));
-    machine.handle(s(2), api(ApiEvent::PlayerConnected("a".into())));
-    machine.handle(s(2), api(ApiEvent::PlayerConnected("b".into())));
-    machine.handle(s(2), api(ApiEvent::PlayerConnected("b".into())));
+    machine.handle(s(1), game(GameRequest::Ready));
+    machine.handle(s(2), game(GameRequest::PlayerConnected("a".into())));
+    machine.handle(s(2), game(GameRequest::PlayerConnected("b".into())));
+    machine.handle(s(2), game(GameRequest::PlayerConnected("b".into())));
     assert_eq!(machine.players().len(), 2);
     assert_eq!(
-        machine.handle(s(3), api(ApiEvent::PlayerDisconnected("a".into()))),
+        machine.handle(s(3), game(GameRequest::PlayerDisconnected("a".into()))),
         vec![]
     );
     assert_eq!(
-        machine.handle(s(3), api(ApiEvent::PlayerDisconnected("nobody".into()))),
+        machine.handle(s(3), game(GameRequest::PlayerDisconnected("nobody".into()))),
         vec![]
     );
     assert_eq!(
-        machine.handle(s(4), api(ApiEvent::PlayerDisconnected("b".into()))),
+        machine.handle(s(4), game(GameRequest::PlayerDisconnected("b".into()))),
         vec![Action::StartTimer(Timer::Idle, s(30))]
     );
     // Someone comes back before it fires: cancelled; a stale fire is ignored.
     assert!(has(
-        &machine.handle(s(5), api(ApiEvent::PlayerConnected("a".into()))),
+        &machine.handle(s(5), game(GameRequest::PlayerConnected("a".into()))),
         &Action::CancelTimer(Timer::Idle)
     ));
     assert_eq!(
         machine.handle(s(34), Event::TimerFired(Timer::Idle)),
         vec![]
     );
-    machine.handle(s(40), api(ApiEvent::PlayerDisconnected("a".into())));
+    machine.handle(s(40), game(GameRequest::PlayerDisconnected("a".into())));
     assert!(has(
         &machine.handle(s(70), Event::TimerFired(Timer::Idle)),
         &Action::CallSelfStop
@@ -644,13 +637,13 @@ fn heartbeats_rearm_the_watchdog_and_a_hang_is_killed_and_seen_as_124() {
         ..options()
     });
     // No heartbeat yet: no watchdog.
-    assert_eq!(machine.handle(s(1), api(ApiEvent::Ready)), vec![]);
+    assert_eq!(machine.handle(s(1), game(GameRequest::Ready)), vec![]);
     assert_eq!(
-        machine.handle(s(2), api(ApiEvent::Heartbeat)),
+        machine.handle(s(2), game(GameRequest::Heartbeat)),
         vec![Action::StartTimer(Timer::Heartbeat, s(10))]
     );
     assert_eq!(
-        machine.handle(s(5), api(ApiEvent::Heartbeat)),
+        machine.handle(s(5), game(GameRequest::Heartbeat)),
         vec![Action::StartTimer(Timer::Heartbeat, s(10))]
     );
     assert_eq!(
@@ -673,7 +666,7 @@ fn a_hang_under_the_default_policy_exits_124() {
         heartbeat_timeout: Some(s(10)),
         ..options()
     });
-    machine.handle(s(1), api(ApiEvent::Heartbeat));
+    machine.handle(s(1), game(GameRequest::Heartbeat));
     machine.handle(s(11), Event::TimerFired(Timer::Heartbeat));
     assert!(has(
         &machine.handle(

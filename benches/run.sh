@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every benchmark (benches/wrap.rs: the agent vs tini and dumb-init; benches/lifecycle.rs:
-# match end to DELETE; bench/api.sh: /healthz vs a bare hyper server) and writes their tables
+# match end to DELETE; benches/api.sh: /healthz vs a bare hyper server) and writes their tables
 # into README.md between the bench markers. Loopback only, bounded in time.
 # BENCH_RUNS=N sets the number of runs per measure (default 300).
 set -euo pipefail
@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 if [ ! -x /usr/bin/tini ] || [ ! -x /usr/bin/tini-static ] || [ ! -x /usr/bin/dumb-init ] || ! command -v wrk >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tini dumb-init wrk
 fi
-# The shipped agent, built alone (see benches/wrap.rs), for the size figure.
+# The agent every benchmark measures: as shipped (dist profile), built alone so no
+# dev-dependency adds features to it.
 cargo build --profile dist --bin edgegap-agent
 shipped=$(mktemp)
 cp target/x86_64-unknown-linux-gnu/dist/edgegap-agent "$shipped"
@@ -20,11 +21,11 @@ trap 'rm -f "$table" "$shipped"' EXIT
     echo
     cargo bench --bench lifecycle 2>/dev/null
     echo
-    bench/api.sh | grep '^|'
+    benches/api.sh | grep '^|'
 } | tee "$table"
 {
     echo
-    echo "Measured on $(nproc) cores, $(date -u +%Y-%m-%d), with \`bench/run.sh\` (BENCH_RUNS=${BENCH_RUNS:-300}, IDLE_SECONDS=${IDLE_SECONDS:-60}):"
+    echo "Measured on $(nproc) cores, $(date -u +%Y-%m-%d), with \`benches/run.sh\` (BENCH_RUNS=${BENCH_RUNS:-300}, IDLE_SECONDS=${IDLE_SECONDS:-60}):"
     echo
     cat "$table"
     echo
