@@ -483,7 +483,7 @@ fn main() {
                 mib(size_of(DUMB_INIT))
             ),
         ],
-        "agent ≤ 3 MiB",
+        "agent ≤ 4 MiB",
     );
     println!();
     println!(
