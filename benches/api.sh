@@ -21,7 +21,7 @@ fi
 
 # Both servers as shipped: the dist profile. Built one at a time, so the example's
 # dev-dependencies do not add features to the agent's build.
-cargo build --profile dist --bin edgegap-agent
+cargo build --profile dist -p edgegap-agent --bin edgegap-agent
 WORK=$(mktemp -d)
 cp target/x86_64-unknown-linux-gnu/dist/edgegap-agent "$WORK/edgegap-agent"
 cargo build --profile dist --example bare-hyper

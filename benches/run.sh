@@ -10,7 +10,7 @@ if [ ! -x /usr/bin/tini ] || [ ! -x /usr/bin/tini-static ] || [ ! -x /usr/bin/du
 fi
 # The agent every benchmark measures: as shipped (dist profile), built alone so no
 # dev-dependency adds features to it.
-cargo build --profile dist --bin edgegap-agent
+cargo build --profile dist -p edgegap-agent --bin edgegap-agent
 shipped=$(mktemp)
 cp target/x86_64-unknown-linux-gnu/dist/edgegap-agent "$shipped"
 export SHIPPED_AGENT=$shipped
