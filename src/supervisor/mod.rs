@@ -115,7 +115,8 @@ const OUTPUT_DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(2
 /// that is the agent's child tells by its SIGCHLD; one whose parent is elsewhere does not.
 const GROUP_POLL: Duration = Duration::from_millis(100);
 
-/// Runs the game server to its end and returns the agent's exit code. The handled signals
+/// Runs the game server to its end and returns the agent's exit code, for the agent to exit
+/// with at once (what the driver holds is not dropped). The handled signals
 /// must already be blocked in every thread ([`os::block_handled_signals`]); `options`'
 /// `is_pid1` is filled in here.
 pub async fn run(
@@ -181,6 +182,11 @@ pub async fn run(
                     driver.publish();
                     driver.drain_output().await;
                     info!(code, "exiting");
+                    // The agent exits next: what the driver holds (the platform client and
+                    // its TLS roots, the signalfd, ...) is left to the kernel, which frees
+                    // it all at once, rather than dropped piece by piece.
+                    std::mem::forget(driver);
+                    std::mem::forget(signals);
                     return Ok(code);
                 }
             }
