@@ -12,14 +12,18 @@ fi
 # dev-dependency adds features to it.
 cargo build --profile dist -p edgegap-agent --bin edgegap-agent
 shipped=$(mktemp)
-cp target/x86_64-unknown-linux-gnu/dist/edgegap-agent "$shipped"
+# install, not cp: cp onto mktemp's file keeps its mode, 0600, and the copy would not run.
+install -m 0755 target/x86_64-unknown-linux-gnu/dist/edgegap-agent "$shipped"
 export SHIPPED_AGENT=$shipped
 table=$(mktemp)
-trap 'rm -f "$table" "$shipped"' EXIT
+log=$(mktemp)
+trap 'rm -f "$table" "$shipped" "$log"' EXIT
+# cargo's own output is kept out of the table, but shown if a benchmark fails.
+bench() { cargo bench --bench "$1" 2>"$log" || { cat "$log" >&2; return 1; }; }
 {
-    cargo bench --bench wrap 2>/dev/null
+    bench wrap
     echo
-    cargo bench --bench lifecycle 2>/dev/null
+    bench lifecycle
     echo
     benches/api.sh | grep '^|'
 } | tee "$table"
