@@ -16,7 +16,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::pin::pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use clap::Args;
@@ -60,8 +60,6 @@ pub enum ClientError {
     },
     #[error("{option}: expected PEM certificates ({detail})")]
     BadCa { option: String, detail: String },
-    #[error("cannot set up TLS: {0}")]
-    Tls(String),
 }
 
 const CA_FILE_FLAG: &str = "--ca-file";
@@ -87,8 +85,29 @@ fn ca_file_option(path: &Path) -> String {
 /// The client every platform call uses; cheap to clone.
 #[derive(Clone)]
 pub struct HttpClient {
-    tls: TlsConnector,
+    /// The TLS set-up, built at the first HTTPS call rather than at start: a match makes its
+    /// platform calls at its end (a local run none), and building it (the web roots, the
+    /// verifier) at start would be time the game waits before it is started.
+    tls: OnceLock<Result<TlsConnector, String>>,
+    /// The roots of `--ca-file`, read and checked at start (a bad file is exit 64).
+    extra_roots: RootCertStore,
     resolver: Resolver,
+}
+
+impl HttpClient {
+    fn tls(&self) -> Result<&TlsConnector, String> {
+        self.tls
+            .get_or_init(|| {
+                let mut roots =
+                    RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                roots.roots.extend(self.extra_roots.roots.iter().cloned());
+                super::tls::client_config(roots)
+                    .map(|config| TlsConnector::from(Arc::new(config)))
+                    .map_err(|e| format!("tls error: {e}"))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -109,7 +128,7 @@ pub fn build_client_with_resolver(
     options: &HttpOptions,
     resolver: Resolver,
 ) -> Result<HttpClient, ClientError> {
-    let mut roots = RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let mut extra_roots = RootCertStore::empty();
     if let Some(path) = &options.ca_file {
         let pem = std::fs::read(path).map_err(|source| ClientError::ReadCa {
             option: ca_file_option(path),
@@ -122,16 +141,18 @@ pub fn build_client_with_resolver(
         let mut added = 0;
         for certificate in CertificateDer::pem_slice_iter(&pem) {
             let certificate = certificate.map_err(|e| bad(e.to_string()))?;
-            roots.add(certificate).map_err(|e| bad(e.to_string()))?;
+            extra_roots
+                .add(certificate)
+                .map_err(|e| bad(e.to_string()))?;
             added += 1;
         }
         if added == 0 {
             return Err(bad("no certificate found".to_owned()));
         }
     }
-    let config = super::tls::client_config(roots).map_err(|e| ClientError::Tls(e.to_string()))?;
     Ok(HttpClient {
-        tls: TlsConnector::from(Arc::new(config)),
+        tls: OnceLock::new(),
+        extra_roots,
         resolver,
     })
 }
@@ -270,7 +291,7 @@ async fn send(
     let name = ServerName::try_from(bare_host.to_owned())
         .map_err(|e| format!("tls error: {bare_host:?} is not a server name ({e})"))?;
     let stream = client
-        .tls
+        .tls()?
         .connect(name, stream)
         .await
         .map_err(|e| format!("tls error: {}", error_chain(&e)))?;
