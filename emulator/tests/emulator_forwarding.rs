@@ -237,7 +237,8 @@ fn same_ports_reports_the_internal_port_and_forwards_nothing() {
     let (id, status) = deploy(
         &emu,
         json!([
-            {"name": "web", "port": tcp, "protocol": "TCP"},
+            // Bound only later, by the test: not a readiness check (`to_check` defaults to true).
+            {"name": "web", "port": tcp, "protocol": "TCP", "to_check": false},
             {"name": "game", "port": udp, "protocol": "UDP"},
         ]),
     );
@@ -263,7 +264,8 @@ fn a_game_not_listening_on_its_internal_port_is_said_once() {
     let emu = Emu::start(&[]);
     let (id, status) = deploy(
         &emu,
-        json!([{"name": "web", "port": internal, "protocol": "TCP"}]),
+        // Nothing ever listens: not a readiness check (`to_check` defaults to true).
+        json!([{"name": "web", "port": internal, "protocol": "TCP", "to_check": false}]),
     );
     let web = external(&status, "web");
     for _ in 0..3 {

@@ -126,7 +126,8 @@ impl Emu {
     }
 
     pub fn create_app(&self, name: &str) {
-        let resp = self.call("POST", "/v1/app", Some(json!({"name": name})));
+        let body = json!({"name": name, "is_active": true, "image": ""});
+        let resp = self.call("POST", "/v1/app", Some(body));
         assert_eq!(resp.status, 200, "{}", resp.body);
     }
 
@@ -145,7 +146,7 @@ impl Emu {
 
     /// Deploys version `v` of `app`; returns the request id.
     pub fn deploy(&self, app: &str, extra: Value) -> String {
-        let mut body = json!({"application": app, "version": "v", "users": []});
+        let mut body = json!({"application": app, "version": "v"});
         for (key, value) in extra.as_object().unwrap() {
             body[key] = value.clone();
         }
@@ -189,8 +190,10 @@ impl Emu {
         }
     }
 
+    /// The container logs, also after termination (the emulator's own route: the documented
+    /// one stops serving them once the deployment is terminated).
     pub fn logs(&self, id: &str) -> Value {
-        self.call("GET", &format!("/v1/deployment/{id}/container-logs"), None)
+        self.call("GET", &format!("/emulator/v1/deployments/{id}/logs"), None)
             .json()
     }
 
