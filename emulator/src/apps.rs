@@ -188,8 +188,9 @@ pub async fn update_version(
     let merged = validate::merge_version(&current.sent, changes);
     let (new_name, shown, spec) = validate::version(&merged).map_err(ApiError::bad_request)?;
     if new_name != name && found.versions.contains_key(&new_name) {
-        return Err(ApiError::conflict(format!(
-            "Version {new_name} of app {app} already exists"
+        // A version update documents no 409: the clash is a bad request.
+        return Err(ApiError::bad_request(format!(
+            "name: version {new_name} of app {app} already exists"
         )));
     }
     let mut version = found

@@ -146,6 +146,19 @@ pub fn cloud_fits(store: &Store, spec: &VersionSpec) -> bool {
     spec.req_cpu <= cpu - used_cpu && spec.req_memory <= memory - used_memory
 }
 
+/// This machine's CPU clock in GHz (`cpu MHz` of `/proc/cpuinfo`), 0 when unknown.
+fn clock_speed_ghz() -> f64 {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("cpu MHz"))
+                .and_then(|l| l.split(':').nth(1))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |mhz| (mhz / 10.0).round() / 100.0)
+}
+
 fn host_json(host: &PrivateHost) -> Value {
     let location = host_location(host);
     json!({
@@ -172,7 +185,7 @@ fn host_json(host: &PrivateHost) -> Value {
             "radius_strategy": 0,
             "cpu_cores": host.allocatable_cpu_units / 1024,
             "memory_gb": host.allocatable_memory_mb / 1024,
-            "clock_speed_ghz": 0.0,
+            "clock_speed_ghz": clock_speed_ghz(),
             "desired_host_count": 1,
         },
         "delete_schedules": [],
