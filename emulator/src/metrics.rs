@@ -282,6 +282,18 @@ pub async fn deployment(
         .filter(|s| s.at.is_some_and(|at| at >= start && at <= end))
         .copied()
         .collect();
+    // The rates' first point counts from the sample just before the window (or the start).
+    let before = d
+        .metrics
+        .samples
+        .iter()
+        .rev()
+        .find(|s| s.at.is_some_and(|at| at < start))
+        .copied()
+        .unwrap_or(Sample {
+            at: Some(d.start_time),
+            ..Sample::default()
+        });
     drop(store);
     let groups: Vec<(SystemTime, Vec<Sample>)> = if raw {
         in_window
@@ -304,14 +316,14 @@ pub async fn deployment(
         groups
     };
     let mut charts: [Chart; 8] = Default::default();
-    let mut previous: Option<Sample> = None;
+    let mut previous = before;
     for (at, members) in &groups {
         let n = members.len() as f64;
         let mean = |f: fn(&Sample) -> f64| members.iter().map(f).sum::<f64>() / n;
         let Some(last) = members.last().copied() else {
             continue;
         };
-        let first = previous.unwrap_or(members[0]);
+        let first = previous;
         let seconds = match (first.at, last.at) {
             (Some(a), Some(b)) => b.duration_since(a).map_or(0.0, |d| d.as_secs_f64()),
             _ => 0.0,
@@ -336,7 +348,7 @@ pub async fn deployment(
         for (chart, value) in charts.iter_mut().zip(values) {
             chart.push(*at, value);
         }
-        previous = Some(last);
+        previous = last;
     }
     let [receive_total, transmit_total, disk_read_total, disk_write_total, cpu, mem, receive, transmit] =
         charts;

@@ -70,7 +70,7 @@ fn size_mb(text: &str) -> f64 {
 
 async fn docker_tags(image: &str) -> Vec<Entry> {
     let run = Command::new("docker")
-        .args(["image", "ls", "--format", "{{json .}}", image])
+        .args(["image", "ls", "--no-trunc", "--format", "{{json .}}", image])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output();
@@ -242,7 +242,7 @@ pub async fn post_route(State(emulator): Emu, Path(rest): Path<String>, body: By
     if tags.is_empty() {
         return Err(ApiError::bad_request("tags: at least one tag"));
     }
-    let all = entries(&emulator, image).await;
+    let mut all = entries(&emulator, image).await;
     if all.is_empty() {
         return Err(no_image(image));
     }
@@ -252,6 +252,8 @@ pub async fn post_route(State(emulator): Emu, Path(rest): Path<String>, body: By
         let (status, message) = match delete_one(&emulator, image, tag, &all).await {
             Ok(_) => {
                 success += 1;
+                // A tag listed twice is deleted once, then not found.
+                all.remove(tag);
                 (StatusCode::NO_CONTENT, format!("Tag {tag} deleted"))
             }
             Err(failed) => failed,
