@@ -256,13 +256,33 @@ pub fn version_body(name: &str, command: &[&str]) -> Value {
     })
 }
 
-/// A free local TCP port (bound then released).
+/// The highest port an app version may name (the documents' `maximum: 59999`); the kernel's
+/// ephemeral range goes higher, so a port the OS picks must be checked.
+pub const MAX_VERSION_PORT: u16 = 59_999;
+
+/// A TCP listener on 127.0.0.1 at a free port an app version may name.
+pub fn bind_tcp() -> TcpListener {
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        if listener.local_addr().unwrap().port() <= MAX_VERSION_PORT {
+            return listener;
+        }
+    }
+}
+
+/// A UDP socket on 127.0.0.1 at a free port an app version may name.
+pub fn bind_udp() -> std::net::UdpSocket {
+    loop {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        if socket.local_addr().unwrap().port() <= MAX_VERSION_PORT {
+            return socket;
+        }
+    }
+}
+
+/// A free local TCP port an app version may name (bound then released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    bind_tcp().local_addr().unwrap().port()
 }
 
 /// A local HTTP server that records the path and body of every request and answers 200.
