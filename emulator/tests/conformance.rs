@@ -725,6 +725,8 @@ fn dedicated_servers(c: &mut Conformance) {
     let running = deploy(c, &app, json!({"tags": ["bulk"]}));
     wait_status(c, &running, "Status.READY");
     c.call("DELETE", stop, &format!("/v1/stop/{running}"), None, 200);
+    // Over before the bulk stop, which would otherwise match it while it terminates.
+    wait_status(c, &running, "Status.TERMINATED");
 
     let bulk = "/v1/deployments/bulk-stop";
     let second = deploy(c, &app, json!({"tags": ["bulk"]}));
