@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::{Args, CommandFactory, Parser};
+use clap::{Args, CommandFactory, FromArgMatches, Parser};
 use nix::sys::signal::Signal;
 use tracing::level_filters::LevelFilter;
 
@@ -193,12 +193,25 @@ impl Cli {
         T: Into<OsString> + Clone,
     {
         let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-        let cli = Cli::try_parse_from(&args).map_err(|error| match error.kind() {
+        let refuse = |error: clap::Error| match error.kind() {
             ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
                 ParseOutcome::Informational(error.render().to_string())
             }
             _ => ParseOutcome::Invalid(describe_with_source(&error, &args)),
-        })?;
+        };
+        let matches = Cli::command().try_get_matches_from(&args).map_err(refuse)?;
+        let mut cli = Cli::from_arg_matches(&matches).map_err(refuse)?;
+        // Errors about the CA file name the variable when the value came from it.
+        let platform_matches = match &mut cli.subcommand {
+            Some(Subcommand::SelfStop(command)) => matches
+                .subcommand_matches("self-stop")
+                .map(|m| (m, &mut command.platform)),
+            None => Some((&matches, &mut cli.platform)),
+        };
+        if let Some((m, platform)) = platform_matches {
+            platform.http.ca_file_from_env =
+                m.value_source("ca_file") == Some(clap::parser::ValueSource::EnvVariable);
+        }
         cli.validate().map_err(ParseOutcome::Invalid)?;
         Ok(cli)
     }

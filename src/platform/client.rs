@@ -47,6 +47,10 @@ pub struct HttpOptions {
     // The names are CA_FILE_FLAG and CA_FILE_VARIABLE below (an attribute takes no const).
     #[arg(long, env = "EDGEGAP_AGENT_CA_FILE", value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
+    /// The value of `--ca-file` came from `EDGEGAP_AGENT_CA_FILE` (set by the parser), so
+    /// an error about the file names the variable too.
+    #[arg(skip)]
+    pub ca_file_from_env: bool,
 }
 
 /// Errors name the option as the user gave it: `--ca-file PATH`, and where the value came
@@ -68,16 +72,10 @@ const CA_FILE_FLAG: &str = "--ca-file";
 const CA_FILE_VARIABLE: &str = "EDGEGAP_AGENT_CA_FILE";
 
 /// `--ca-file PATH`, followed by the variable's name when the value came from
-/// `EDGEGAP_AGENT_CA_FILE` (the variable holds this path and the flag is not on the command
-/// line): a user who never typed `--ca-file` must learn which setting to fix.
-fn ca_file_option(path: &Path) -> String {
+/// `EDGEGAP_AGENT_CA_FILE`: a user who never typed `--ca-file` must learn which setting to fix.
+fn ca_file_option(path: &Path, from_env: bool) -> String {
     let shown = format!("{CA_FILE_FLAG} {}", path.display());
-    let from_variable = std::env::var_os(CA_FILE_VARIABLE).is_some_and(|v| Path::new(&v) == path);
-    let flag_given = std::env::args_os().any(|arg| {
-        let arg = arg.to_string_lossy();
-        arg == CA_FILE_FLAG || arg.starts_with(&format!("{CA_FILE_FLAG}="))
-    });
-    if from_variable && !flag_given {
+    if from_env {
         format!("{shown} (the value came from the environment variable {CA_FILE_VARIABLE})")
     } else {
         shown
@@ -112,11 +110,11 @@ pub fn build_client_with_resolver(
     let mut roots = RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = &options.ca_file {
         let pem = std::fs::read(path).map_err(|source| ClientError::ReadCa {
-            option: ca_file_option(path),
+            option: ca_file_option(path, options.ca_file_from_env),
             source,
         })?;
         let bad = |detail: String| ClientError::BadCa {
-            option: ca_file_option(path),
+            option: ca_file_option(path, options.ca_file_from_env),
             detail,
         };
         let mut added = 0;
