@@ -15,7 +15,8 @@
 //!   --exit N               after READY (and --run-ms), exit with N; without --exit or
 //!                          --run-ms the game runs until a signal ends it
 //!   --label L              print `L-READY` instead of `READY`
-//!   --say TEXT             print TEXT on stdout after READY (repeatable)
+//!   --say TEXT             print TEXT on stdout after READY (repeatable); READY and these
+//!                          lines are printed whole before a SIGTERM can make the game exit
 //!   --api-call M:PATH[:BODY]  after READY, call the agent's API at $EDGEGAP_AGENT_URL (with
 //!                          $EDGEGAP_AGENT_API_TOKEN as bearer token when set) and print
 //!                          `API M PATH -> STATUS BODY`; repeatable, in order
@@ -237,14 +238,19 @@ fn main() {
             }
         });
     }
-    match &script.label {
-        Some(label) => println!("{label}-READY pid={}", std::process::id()),
-        None => println!("READY pid={}", std::process::id()),
+    {
+        // Under stdout's lock: the SIGTERM handler prints (and exits) under it too, so a stop
+        // that comes while these are printed cannot cut the script short.
+        let mut out = std::io::stdout().lock();
+        match &script.label {
+            Some(label) => writeln!(out, "{label}-READY pid={}", std::process::id()).unwrap(),
+            None => writeln!(out, "READY pid={}", std::process::id()).unwrap(),
+        }
+        for line in &script.say {
+            writeln!(out, "{line}").unwrap();
+        }
+        out.flush().unwrap();
     }
-    for line in &script.say {
-        println!("{line}");
-    }
-    std::io::stdout().flush().unwrap();
     for call in &script.api_calls {
         call_api(call);
     }
