@@ -258,6 +258,8 @@ impl Stream {
         let spare = file.try_clone();
         let spawned = std::thread::Builder::new()
             .name(format!("{}-writer", self.name.as_str()))
+            // It only copies bytes and, rarely, formats a log line: a small stack will do.
+            .stack_size(128 * 1024)
             .spawn(move || writer::write_out(self, file));
         queue.writer = match (spawned, spare) {
             (Ok(_), _) => Writer::Thread,
