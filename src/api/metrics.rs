@@ -4,7 +4,8 @@
 //! name, never a raw path; a known status code or `other`; a self-stop outcome), so the
 //! number of series is bounded whatever clients send. Gauges that the supervisor owns
 //! (uptime, restarts, lifecycle state) are read from the published [`AgentStatus`] when
-//! rendering; the players gauge from the API's own set.
+//! rendering; the players gauge from the API's own set; the dropped output from the stdout
+//! and stderr writers ([`crate::stdio`]).
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::routes::Route;
 use crate::lifecycle::{AgentStatus, Lifecycle};
 use crate::platform::SelfStopOutcome;
+use crate::stdio;
 
 /// Status codes that get their own label value; anything else is counted as `other`.
 const STATUS_CODES: [u16; 9] = [200, 202, 400, 401, 404, 405, 413, 500, 503];
@@ -168,6 +170,7 @@ impl Metrics {
                 );
             }
         }
+        render_dropped_output(&mut out);
         gauge(
             &mut out,
             "edgegap_agent_players_connected",
@@ -188,6 +191,41 @@ impl Metrics {
             );
         }
         out
+    }
+}
+
+/// Output the agent could not write (its reader lagged too far, or the stream was closed), by
+/// stream and by whose it was: the game's passed-through output or the agent's own lines.
+fn render_dropped_output(out: &mut String) {
+    for (name, unit, help) in [
+        (
+            "edgegap_agent_output_dropped_lines_total",
+            "lines",
+            "Lines of output not written to stdout/stderr (reader too slow or stream closed), by stream and source.",
+        ),
+        (
+            "edgegap_agent_output_dropped_bytes_total",
+            "bytes",
+            "Bytes of output not written to stdout/stderr (reader too slow or stream closed), by stream and source.",
+        ),
+    ] {
+        counter(out, name, help);
+        for stream in stdio::Name::ALL {
+            for source in stdio::Source::ALL {
+                let dropped = stdio::stream(stream).dropped(source);
+                let value = if unit == "lines" {
+                    dropped.lines
+                } else {
+                    dropped.bytes
+                };
+                let _ = writeln!(
+                    out,
+                    "{name}{{stream=\"{}\",source=\"{}\"}} {value}",
+                    stream.as_str(),
+                    source.as_str()
+                );
+            }
+        }
     }
 }
 

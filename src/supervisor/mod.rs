@@ -26,7 +26,7 @@ use crate::lifecycle::{
     Action, AgentStatus, Event, GameRequest, Lifecycle, Machine, MachineOptions, State, Timer,
 };
 use crate::os::{self, Output, SpawnError};
-use output::Sink;
+use output::{PassThroughs, Sink};
 use timers::Timers;
 
 /// Why wrap mode could not run the game at all.
@@ -64,6 +64,10 @@ pub struct Launch {
     pub end_on_log: Option<regex_lite::Regex>,
     /// `--pre-stop`.
     pub pre_stop: Option<Vec<OsString>>,
+    /// `--kill-margin`: the agent's SIGKILL comes this long before the platform's. At exit, the
+    /// agent takes up to half of it to pass on the game's last output, and a quarter more for
+    /// its own last lines.
+    pub kill_margin: std::time::Duration,
 }
 
 /// Asks the platform to stop the deployment, once: `Ok` when it accepted (its SIGTERM will
@@ -91,13 +95,11 @@ struct Driver {
     status: watch::Sender<AgentStatus>,
     /// When the current stop's kill timer fires (kept after it fired, for the status).
     kill_deadline: Option<Instant>,
+    /// A stop's time from its start to the kill timer (grace period minus kill margin).
+    kill_after: std::time::Duration,
     /// The tasks passing the game's (and the hook's) output through, when it is piped.
-    output_tasks: Vec<tokio::task::JoinHandle<()>>,
+    output: PassThroughs,
 }
-
-/// How long the agent waits, once the game has ended, for the rest of its piped output: a
-/// grandchild that keeps the pipe open must not hold the agent's exit back.
-const OUTPUT_DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Runs the game server to its end and returns the agent's exit code. The handled signals
 /// must already be blocked in every thread ([`os::block_handled_signals`]).
@@ -120,6 +122,7 @@ pub async fn run(
         warn!(%error, "cannot become a child subreaper: orphans of the game will be reaped by the system's init");
     }
 
+    let kill_after = options.kill_after;
     let mut driver = Driver {
         machine: Machine::new(options),
         timers: Timers::default(),
@@ -131,7 +134,8 @@ pub async fn run(
         self_stop,
         status,
         kill_deadline: None,
-        output_tasks: Vec::new(),
+        kill_after,
+        output: PassThroughs::default(),
     };
     // The first start is not retried: a game that cannot start is the agent's failure.
     let mut queue = VecDeque::from([driver.spawn_game()?]);
@@ -146,8 +150,7 @@ pub async fn run(
                     // Reap whatever else already ended, so nothing is left as a zombie.
                     driver.reap(&mut queue);
                     driver.publish();
-                    driver.drain_output().await;
-                    info!(code, "exiting");
+                    driver.finish_output(code).await;
                     return Ok(code);
                 }
             }
@@ -187,7 +190,7 @@ impl Driver {
             (spawned.stderr, Sink::Stderr),
         ] {
             if let Some(fd) = fd {
-                output::pass_through(
+                self.output.start(
                     fd,
                     sink,
                     self.launch.end_on_log.clone(),
@@ -241,21 +244,16 @@ impl Driver {
         None
     }
 
-    /// Waits (at most [`OUTPUT_DRAIN_LIMIT`]) for the piped output to reach its end, so the
-    /// game's last lines are passed on before the agent exits.
-    async fn drain_output(&mut self) {
-        let tasks = std::mem::take(&mut self.output_tasks);
-        if tasks.is_empty() {
-            return;
-        }
-        let all = async {
-            for task in tasks {
-                let _ = task.await;
-            }
-        };
-        if tokio::time::timeout(OUTPUT_DRAIN_LIMIT, all).await.is_err() {
-            warn!("the game's output pipes are still open (a process it left behind holds them); exiting without the rest");
-        }
+    /// The agent's last step: the rest of the output passed on, within the time left before
+    /// the platform's SIGKILL (see [`PassThroughs::end`]), and the exit logged.
+    async fn finish_output(&mut self, code: i32) {
+        // With no stop under way, the kill deadline a stop starting now would have.
+        let kill_deadline = self
+            .kill_deadline
+            .unwrap_or_else(|| output::later(Instant::now(), self.kill_after));
+        self.output
+            .end(kill_deadline, self.launch.kill_margin, code)
+            .await;
     }
 
     /// Logs a request from the game, and keeps what only the driver knows (the heartbeat's
@@ -352,12 +350,8 @@ impl Driver {
                     "pre-stop hook started"
                 );
                 for fd in [spawned.stdout, spawned.stderr].into_iter().flatten() {
-                    self.output_tasks.extend(output::pass_through(
-                        fd,
-                        Sink::Log("pre-stop"),
-                        None,
-                        self.events.clone(),
-                    ));
+                    self.output
+                        .start(fd, Sink::Log("pre-stop"), None, self.events.clone());
                 }
                 self.hook = Some(spawned.pid);
             }
