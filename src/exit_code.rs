@@ -65,7 +65,7 @@ pub const TABLE: &[(&str, &str)] = &[
     ("127", "the command was not found"),
     (
         "128+N",
-        "the game server died of signal N (e.g. 143 for SIGTERM)",
+        "the game server died of signal N (e.g. 143 for SIGTERM) (`self-stop`: interrupted by signal N, 130 for Ctrl-C, before the platform answered)",
     ),
     (
         "137",

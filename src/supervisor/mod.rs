@@ -7,7 +7,7 @@
 //! machine returns. It decides nothing itself.
 
 mod output;
-mod timers;
+pub mod timers;
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -23,7 +23,8 @@ use tracing::{debug, error, info, warn};
 
 use crate::exit_code;
 use crate::lifecycle::{
-    Action, AgentStatus, Event, GameRequest, Lifecycle, Machine, MachineOptions, State, Timer,
+    Action, AgentStatus, Event, GameRequest, Lifecycle, Machine, MachineOptions, Roster, State,
+    Timer,
 };
 use crate::os::{self, Output, SpawnError};
 use output::Sink;
@@ -71,11 +72,13 @@ pub struct Launch {
 pub type SelfStopCall =
     Box<dyn FnMut() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>>>;
 
-/// The supervisor's side of the local API: the game's requests it receives and the status it
-/// publishes.
+/// The supervisor's side of the local API: the game's requests it receives, the status it
+/// publishes, and the roster of players it shares with the API (the one set: the driver
+/// empties it on a restart in place and tells the machine its size).
 pub struct ApiLink {
     pub requests: UnboundedReceiver<GameRequest>,
     pub status: watch::Sender<AgentStatus>,
+    pub roster: Roster,
 }
 
 /// The driver's state: the machine, its timers, and the processes it started.
@@ -89,6 +92,7 @@ struct Driver {
     events: UnboundedSender<Event>,
     self_stop: SelfStopCall,
     status: watch::Sender<AgentStatus>,
+    roster: Roster,
     /// When the current stop's kill timer fires (kept after it fired, for the status).
     kill_deadline: Option<Instant>,
     /// The tasks passing the game's (and the hook's) output through, when it is piped.
@@ -110,6 +114,7 @@ pub async fn run(
     let ApiLink {
         mut requests,
         status,
+        roster,
     } = api;
     let (events, mut inbox) = mpsc::unbounded_channel();
     let (signal_tx, mut signals) = mpsc::unbounded_channel();
@@ -130,6 +135,7 @@ pub async fn run(
         events,
         self_stop,
         status,
+        roster,
         kill_deadline: None,
         output_tasks: Vec::new(),
     };
@@ -164,9 +170,23 @@ pub async fn run(
             Some(event) = inbox.recv() => event,
             Some(request) = requests.recv() => {
                 driver.note_request(&request);
-                Event::Game(request)
+                match request {
+                    // The roster changed (or did, and a restart emptied it since): the
+                    // machine learns its size as it is now, whatever the order of events.
+                    GameRequest::PlayerConnected(_) | GameRequest::PlayerDisconnected(_) => {
+                        Event::Players(driver.roster.len())
+                    }
+                    request => Event::Game(request),
+                }
             }
-            timer = driver.timers.next() => Event::TimerFired(timer),
+            timer = driver.timers.next() => {
+                if timer == Timer::Idle {
+                    // A join may be on its way in the request channel: decide on the roster
+                    // as it is now.
+                    queue.push_back(Event::Players(driver.roster.len()));
+                }
+                Event::TimerFired(timer)
+            }
         };
         queue.push_back(event);
     }
@@ -199,6 +219,20 @@ impl Driver {
         Ok(Event::ChildStarted)
     }
 
+    /// Starts the game again in place. Players do not survive it: their connections died
+    /// with the old process, so the roster is emptied first (the machine hears of it with
+    /// `ChildStarted`), and a player who comes back connects again and is new.
+    fn restart_game(&mut self) -> Result<Event, SpawnError> {
+        let dropped = self.roster.clear();
+        if dropped > 0 {
+            info!(
+                players = dropped,
+                "restarting the game: its players' connections are gone"
+            );
+        }
+        self.spawn_game()
+    }
+
     /// Carries out one action; returns the exit code when the action is to exit.
     fn perform(&mut self, action: Action, queue: &mut VecDeque<Event>) -> Option<i32> {
         match action {
@@ -210,10 +244,10 @@ impl Driver {
                 }
             }
             Action::StartTimer(timer, after) => {
+                let deadline = self.timers.start(timer, after);
                 if timer == Timer::Kill {
-                    self.kill_deadline = Some(Instant::now() + after);
+                    self.kill_deadline = deadline;
                 }
-                self.timers.start(timer, after);
             }
             Action::CancelTimer(timer) => self.timers.cancel(timer),
             Action::CallSelfStop => {
@@ -227,7 +261,7 @@ impl Driver {
                     let _ = events.send(event);
                 });
             }
-            Action::SpawnChild => match self.spawn_game() {
+            Action::SpawnChild => match self.restart_game() {
                 Ok(event) => queue.push_back(event),
                 Err(error) => {
                     error!(%error, "cannot restart the game server");
@@ -297,7 +331,7 @@ impl Driver {
         let restarts = u32::try_from(self.machine.restarts()).unwrap_or(u32::MAX);
         let ready = self.machine.is_ready();
         let self_stop = self.machine.self_stop().clone();
-        let players = self.machine.players().len();
+        let players = self.roster.len();
         self.status.send_if_modified(|s| {
             // A stop's deadline is fixed once set: keep it, so the wall-clock copy is stable.
             let same_lifecycle = match (&s.lifecycle, &lifecycle) {
