@@ -199,10 +199,14 @@ pub struct Machine {
     hung: bool,
     /// The stop signal held back while the pre-stop hook runs.
     signal_after_hook: Option<Signal>,
+    /// The signal the current stop sends (for a game started while it runs).
+    stop_signal_sent: Option<Signal>,
 }
 
 mod transitions;
 
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;
 
@@ -223,6 +227,7 @@ impl Machine {
             exit_override: None,
             hung: false,
             signal_after_hook: None,
+            stop_signal_sent: None,
         }
     }
 

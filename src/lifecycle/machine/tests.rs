@@ -786,3 +786,24 @@ fn the_self_stop_wait_is_not_started_before_the_platform_accepts() {
     );
     assert_eq!(machine.self_stop(), &SelfStopProgress::InFlight);
 }
+
+#[test]
+fn a_restart_that_races_a_match_end_keeps_the_match_over() {
+    // The match ends between the restart's spawn and its start: it stays over, and the
+    // self-stop goes on whether the new game starts or not.
+    for started_or_not in [Event::ChildStarted, Event::ChildSpawnFailed(127)] {
+        let mut machine = started(MachineOptions {
+            on_exit: OnExitPolicy::parse("*=restart").unwrap(),
+            ..options()
+        });
+        machine.handle(s(1), exited(2));
+        machine.handle(s(2), Event::TimerFired(Timer::RestartBackoff));
+        machine.handle(s(2), Event::LogLineMatched("over".into()));
+        assert_eq!(effects(machine.handle(s(2), started_or_not)), vec![]);
+        assert_eq!(
+            machine.state(),
+            &State::Ending(EndReason::LogLine("over".into()))
+        );
+        assert_eq!(machine.self_stop(), &SelfStopProgress::InFlight);
+    }
+}

@@ -27,7 +27,12 @@ impl Machine {
                 out.push(Action::Note(format!(
                     "the game could not be restarted (exit code {code})"
                 )));
-                self.exit(code, out);
+                match self.state {
+                    // The match ended while the restart was under way: the self-stop goes on.
+                    State::Ending(_) => self.exited_code = Some(code),
+                    State::Stopping { .. } => self.on_child_exited(code, out),
+                    _ => self.exit(code, out),
+                }
             }
             Event::ChildExited(outcome) => {
                 let code = if std::mem::take(&mut self.hung) {
@@ -55,18 +60,33 @@ impl Machine {
     fn on_child_started(&mut self, out: &mut Vec<Action>) {
         self.child_alive = true;
         self.ready = false;
-        self.state = State::Starting;
-        if !std::mem::replace(&mut self.started_once, true) {
+        let first = !std::mem::replace(&mut self.started_once, true);
+        if !first {
+            // A restart in place: the driver emptied the roster before it (the players'
+            // connections died with the old process).
+            self.players = 0;
+        }
+        match self.state {
+            // A restart that raced the match's end: the game runs on until the platform's
+            // SIGTERM, as any game in an ended match.
+            State::Ending(_) => return,
+            // A restart that raced a stop: the new game is stopped too (after the hook, if
+            // it still runs); the kill timer already runs.
+            State::Stopping { .. } => {
+                if let (None, Some(signal)) = (self.signal_after_hook, self.stop_signal_sent) {
+                    out.push(Action::SignalGroup(signal));
+                }
+                return;
+            }
+            _ => self.state = State::Starting,
+        }
+        if first {
             if let Some(limit) = self.options.max_match_duration {
                 out.push(Action::StartTimer(Timer::MaxMatchDuration, limit));
             }
-        } else {
-            // A restart in place: the driver emptied the roster before it (the players' connections
-            // died with the old process); the idle clock runs from the restart.
-            self.players = 0;
-            if let (true, Some(idle)) = (self.any_player_joined, self.options.idle_timeout) {
-                out.push(Action::StartTimer(Timer::Idle, idle));
-            }
+        } else if let (true, Some(idle)) = (self.any_player_joined, self.options.idle_timeout) {
+            // The idle clock runs from the restart.
+            out.push(Action::StartTimer(Timer::Idle, idle));
         }
     }
 
@@ -354,6 +374,7 @@ impl Machine {
         out.extend(MATCH_TIMERS.iter().map(|t| Action::CancelTimer(*t)));
         out.push(Action::CancelTimer(Timer::SelfStopWait));
         let kill_after = self.options.kill_after;
+        self.stop_signal_sent = Some(signal);
         if !self.child_alive {
             if self.self_stop == SelfStopProgress::InFlight {
                 out.push(Action::Note(format!(
