@@ -15,7 +15,8 @@
 //!   --exit N               after READY (and --run-ms), exit with N; without --exit or
 //!                          --run-ms the game runs until a signal ends it
 //!   --label L              print `L-READY` instead of `READY`
-//!   --say TEXT             print TEXT on stdout after READY (repeatable)
+//!   --say TEXT             print TEXT on stdout after READY (repeatable; READY and every
+//!                          TEXT are written at once, so none can be cut off by a signal)
 //!   --api-call M:PATH[:BODY]  after READY, call the agent's API at $EDGEGAP_AGENT_URL (with
 //!                          $EDGEGAP_AGENT_API_TOKEN as bearer token when set) and print
 //!                          `API M PATH -> STATUS BODY`; repeatable, in order
@@ -237,14 +238,22 @@ fn main() {
             }
         });
     }
-    match &script.label {
-        Some(label) => println!("{label}-READY pid={}", std::process::id()),
-        None => println!("READY pid={}", std::process::id()),
-    }
+    // READY and every --say line in one write: a test that reacts to one of them (e.g. the
+    // agent stopping the game on a matching line) must not race the game's printing of the
+    // rest. Line by line, the SIGTERM thread could print EXITING and exit between two lines,
+    // and the later lines were never written at all.
+    let mut text = match &script.label {
+        Some(label) => format!("{label}-READY pid={}\n", std::process::id()),
+        None => format!("READY pid={}\n", std::process::id()),
+    };
     for line in &script.say {
-        println!("{line}");
+        text.push_str(line);
+        text.push('\n');
     }
-    std::io::stdout().flush().unwrap();
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes()).unwrap();
+    out.flush().unwrap();
+    drop(out);
     for call in &script.api_calls {
         call_api(call);
     }
