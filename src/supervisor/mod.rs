@@ -170,14 +170,7 @@ pub async fn run(
             Some(event) = inbox.recv() => event,
             Some(request) = requests.recv() => {
                 driver.note_request(&request);
-                match request {
-                    // The roster changed (or did, and a restart emptied it since): the
-                    // machine learns its size as it is now, whatever the order of events.
-                    GameRequest::PlayerConnected(_) | GameRequest::PlayerDisconnected(_) => {
-                        Event::Players(driver.roster.len())
-                    }
-                    request => Event::Game(request),
-                }
+                event_for_request(request, &driver.roster)
             }
             timer = driver.timers.next() => {
                 if timer == Timer::Idle {
@@ -189,6 +182,18 @@ pub async fn run(
             }
         };
         queue.push_back(event);
+    }
+}
+
+/// The machine's event for a request from the API. A join or a leave has already changed
+/// the roster (or did, and a restart emptied it since): the machine learns the roster's size
+/// as it is now, whatever the order the requests and the restart came in.
+pub fn event_for_request(request: GameRequest, roster: &Roster) -> Event {
+    match request {
+        GameRequest::PlayerConnected(_) | GameRequest::PlayerDisconnected(_) => {
+            Event::Players(roster.len())
+        }
+        request => Event::Game(request),
     }
 }
 
@@ -243,13 +248,11 @@ impl Driver {
                     let _ = os::send_to_group(hook, Signal::SIGKILL);
                 }
             }
-            Action::StartTimer(timer, after) => {
-                let deadline = self.timers.start(timer, after);
-                if timer == Timer::Kill {
+            Action::StartTimer(..) | Action::CancelTimer(_) => {
+                if let Some((Timer::Kill, deadline)) = self.timers.apply(&action) {
                     self.kill_deadline = deadline;
                 }
             }
-            Action::CancelTimer(timer) => self.timers.cancel(timer),
             Action::CallSelfStop => {
                 let call = (self.self_stop)();
                 let events = self.events.clone();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::lifecycle::Timer;
+use crate::lifecycle::{Action, Timer};
 use crate::units::deadline_after;
 
 #[derive(Debug, Default)]
@@ -25,6 +25,19 @@ impl Timers {
         let deadline = deadline_after(Instant::now(), after);
         self.deadlines.insert(timer, deadline);
         deadline
+    }
+
+    /// Carries out the machine's timer actions (`StartTimer`, `CancelTimer`); returns the
+    /// timer and its deadline for a start, `None` otherwise (other actions are not timers').
+    pub fn apply(&mut self, action: &Action) -> Option<(Timer, Option<Instant>)> {
+        match action {
+            Action::StartTimer(timer, after) => Some((*timer, self.start(*timer, *after))),
+            Action::CancelTimer(timer) => {
+                self.cancel(*timer);
+                None
+            }
+            _ => None,
+        }
     }
 
     /// Whether `timer` is running.
