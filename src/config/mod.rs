@@ -129,8 +129,9 @@ pub struct ApiOptions {
     #[arg(long, env = "EDGEGAP_AGENT_API_TOKEN", value_parser = parse_token, value_name = "TOKEN", hide_env_values = true)]
     pub api_token: Option<ApiToken>,
 
-    /// `GET /readyz` also reports ready once every TCP port of the port mapping that has a
-    /// check accepts connections on 127.0.0.1.
+    /// `GET /readyz` also reports ready once every TCP port of the port mapping (protocol TCP,
+    /// TCP/UDP, HTTP(S) or WS(S); UDP ports are not probed) accepts a connection on
+    /// 127.0.0.1 at its internal port.
     #[arg(long, env = "EDGEGAP_AGENT_READY_ON_PORTS")]
     pub ready_on_ports: bool,
 }
