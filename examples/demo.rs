@@ -58,8 +58,14 @@ fn main() -> ExitCode {
     // comes, and scanned for what the player needs.
     let (lines, seen) = mpsc::channel();
     for stream in [
-        emulator.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
-        emulator.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        emulator
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        emulator
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
     ]
     .into_iter()
     .flatten()
@@ -127,7 +133,8 @@ fn play(seen: &mpsc::Receiver<String>, started: Instant) {
     let mut join_address = None;
     let mut agent_url = None;
     for line in seen.iter() {
-        if let Some(url) = after(&line, "local API listening").and_then(|rest| after(rest, "url=")) {
+        if let Some(url) = after(&line, "local API listening").and_then(|rest| after(rest, "url="))
+        {
             agent_url = Some(url.trim().to_owned());
         }
         if let Some(address) = after(&line, "join address ") {
