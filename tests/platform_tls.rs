@@ -1,16 +1,16 @@
 //! HTTPS to the platform: rustls with the embedded roots plus `--ca-file`, against a fake
 //! platform serving a certificate signed by a test CA.
 
+#[path = "support/fake_dns.rs"]
+mod fake_dns;
 #[path = "support/fake_platform.rs"]
 mod fake_platform;
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 use edgegap_agent::platform::client::{
     build_client, build_client_with_resolver, ClientError, HttpOptions,
 };
-use edgegap_agent::platform::dns::{Resolver, Source};
 use edgegap_agent::platform::{RetryPolicy, Secret, SelfStop, SelfStopOutcome, SelfStopTarget};
 use fake_platform::FakePlatform;
 use fake_platform::FixedJitter;
@@ -61,10 +61,7 @@ async fn https_with_the_extra_ca_works_by_ip_and_by_name() {
         }
     );
 
-    let resolver = Resolver::new(Source::Fixed {
-        hosts: vec![("platform.test".to_owned(), IpAddr::from([127, 0, 0, 1]))],
-        nameservers: vec![],
-    });
+    let resolver = fake_dns::resolver("tls-by-name", "127.0.0.1 platform.test\n", None, 53);
     let client = build_client_with_resolver(&with_ca(), resolver).unwrap();
     let url = format!(
         "https://platform.test:{}/v1/self/stop/a/b",
