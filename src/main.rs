@@ -79,9 +79,10 @@ fn run() -> ExitCode {
         }
     };
 
-    // `edgegap-agent self-stop`: one self-stop, its outcome as the exit code.
+    // `edgegap-agent self-stop`: one self-stop, its outcome as the exit code (a stop signal
+    // interrupts it).
     if cli.subcommand.is_some() {
-        return code(runtime.block_on(platform.self_stop.stop()).exit_code());
+        return code(runtime.block_on(wiring::self_stop_command(platform.self_stop)));
     }
 
     code(runtime.block_on(async {
@@ -128,6 +129,7 @@ fn run() -> ExitCode {
         let link = ApiLink {
             requests: request_rx,
             status: status_tx,
+            roster: state.roster(),
         };
         match supervisor::run(launch, cli.machine_options(), self_stop, link).await {
             Ok(exit) => exit,

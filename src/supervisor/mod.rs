@@ -7,7 +7,7 @@
 //! machine returns. It decides nothing itself.
 
 mod output;
-mod timers;
+pub mod timers;
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -23,7 +23,8 @@ use tracing::{debug, error, info, warn};
 
 use crate::exit_code;
 use crate::lifecycle::{
-    Action, AgentStatus, Event, GameRequest, Lifecycle, Machine, MachineOptions, State, Timer,
+    Action, AgentStatus, Event, GameRequest, Lifecycle, Machine, MachineOptions, Roster, State,
+    Timer,
 };
 use crate::os::{self, Output, SpawnError};
 use output::{PassThroughs, Sink};
@@ -75,11 +76,13 @@ pub struct Launch {
 pub type SelfStopCall =
     Box<dyn FnMut() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>>>;
 
-/// The supervisor's side of the local API: the game's requests it receives and the status it
-/// publishes.
+/// The supervisor's side of the local API: the game's requests it receives, the status it
+/// publishes, and the roster of players it shares with the API (the one set: the driver
+/// empties it on a restart in place and tells the machine its size).
 pub struct ApiLink {
     pub requests: UnboundedReceiver<GameRequest>,
     pub status: watch::Sender<AgentStatus>,
+    pub roster: Roster,
 }
 
 /// The driver's state: the machine, its timers, and the processes it started.
@@ -93,6 +96,7 @@ struct Driver {
     events: UnboundedSender<Event>,
     self_stop: SelfStopCall,
     status: watch::Sender<AgentStatus>,
+    roster: Roster,
     /// When the current stop's kill timer fires (kept after it fired, for the status).
     kill_deadline: Option<Instant>,
     /// A stop's time from its start to the kill timer (grace period minus kill margin).
@@ -112,6 +116,7 @@ pub async fn run(
     let ApiLink {
         mut requests,
         status,
+        roster,
     } = api;
     let (events, mut inbox) = mpsc::unbounded_channel();
     let (signal_tx, mut signals) = mpsc::unbounded_channel();
@@ -133,6 +138,7 @@ pub async fn run(
         events,
         self_stop,
         status,
+        roster,
         kill_deadline: None,
         kill_after,
         output: PassThroughs::default(),
@@ -167,11 +173,30 @@ pub async fn run(
             Some(event) = inbox.recv() => event,
             Some(request) = requests.recv() => {
                 driver.note_request(&request);
-                Event::Game(request)
+                event_for_request(request, &driver.roster)
             }
-            timer = driver.timers.next() => Event::TimerFired(timer),
+            timer = driver.timers.next() => {
+                if timer == Timer::Idle {
+                    // A join may be on its way in the request channel: decide on the roster
+                    // as it is now.
+                    queue.push_back(Event::Players(driver.roster.len()));
+                }
+                Event::TimerFired(timer)
+            }
         };
         queue.push_back(event);
+    }
+}
+
+/// The machine's event for a request from the API. A join or a leave has already changed
+/// the roster (or did, and a restart emptied it since): the machine learns the roster's size
+/// as it is now, whatever the order the requests and the restart came in.
+pub fn event_for_request(request: GameRequest, roster: &Roster) -> Event {
+    match request {
+        GameRequest::PlayerConnected(_) | GameRequest::PlayerDisconnected(_) => {
+            Event::Players(roster.len())
+        }
+        request => Event::Game(request),
     }
 }
 
@@ -202,6 +227,20 @@ impl Driver {
         Ok(Event::ChildStarted)
     }
 
+    /// Starts the game again in place. Players do not survive it: their connections died
+    /// with the old process, so the roster is emptied first (the machine hears of it with
+    /// `ChildStarted`), and a player who comes back connects again and is new.
+    fn restart_game(&mut self) -> Result<Event, SpawnError> {
+        let dropped = self.roster.clear();
+        if dropped > 0 {
+            info!(
+                players = dropped,
+                "restarting the game: its players' connections are gone"
+            );
+        }
+        self.spawn_game()
+    }
+
     /// Carries out one action; returns the exit code when the action is to exit.
     fn perform(&mut self, action: Action, queue: &mut VecDeque<Event>) -> Option<i32> {
         match action {
@@ -212,13 +251,11 @@ impl Driver {
                     let _ = os::send_to_group(hook, Signal::SIGKILL);
                 }
             }
-            Action::StartTimer(timer, after) => {
-                if timer == Timer::Kill {
-                    self.kill_deadline = Some(Instant::now() + after);
+            Action::StartTimer(..) | Action::CancelTimer(_) => {
+                if let Some((Timer::Kill, deadline)) = self.timers.apply(&action) {
+                    self.kill_deadline = deadline;
                 }
-                self.timers.start(timer, after);
             }
-            Action::CancelTimer(timer) => self.timers.cancel(timer),
             Action::CallSelfStop => {
                 let call = (self.self_stop)();
                 let events = self.events.clone();
@@ -230,7 +267,7 @@ impl Driver {
                     let _ = events.send(event);
                 });
             }
-            Action::SpawnChild => match self.spawn_game() {
+            Action::SpawnChild => match self.restart_game() {
                 Ok(event) => queue.push_back(event),
                 Err(error) => {
                     error!(%error, "cannot restart the game server");
@@ -295,7 +332,7 @@ impl Driver {
         let restarts = u32::try_from(self.machine.restarts()).unwrap_or(u32::MAX);
         let ready = self.machine.is_ready();
         let self_stop = self.machine.self_stop().clone();
-        let players = self.machine.players().len();
+        let players = self.roster.len();
         self.status.send_if_modified(|s| {
             // A stop's deadline is fixed once set: keep it, so the wall-clock copy is stable.
             let same_lifecycle = match (&s.lifecycle, &lifecycle) {
