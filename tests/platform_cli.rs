@@ -172,6 +172,60 @@ async fn bad_options_exit_64_naming_the_flag() {
     assert_eq!(fake.requests().len(), 0);
 }
 
+/// A bad CA file set by `EDGEGAP_AGENT_CA_FILE` is an error naming the variable as well as
+/// the flag, the path and what is wrong with it; set by the flag, only the flag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_ca_file_from_the_environment_names_the_variable() {
+    let fake = FakePlatform::start().await;
+    let from_variable = "(the value came from the environment variable EDGEGAP_AGENT_CA_FILE)";
+    let not_pem = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    for (path, problem) in [
+        (
+            "/nonexistent/ca.pem",
+            "cannot read it: No such file or directory",
+        ),
+        (not_pem, "expected PEM certificates (no certificate found)"),
+    ] {
+        let mut vars = platform_vars(&fake);
+        vars.push(("EDGEGAP_AGENT_CA_FILE", path.to_owned()));
+        let output = self_stop(&vars, &[]).await;
+        assert_eq!(output.status.code(), Some(64));
+        let text = stderr(&output);
+        assert!(
+            text.contains(&format!("--ca-file {path} {from_variable}: {problem}")),
+            "{text}"
+        );
+
+        // The flag wins over the variable, and the error is about the flag's value.
+        let output = self_stop(&vars, &[&format!("--ca-file={path}")]).await;
+        assert_eq!(output.status.code(), Some(64));
+        let text = stderr(&output);
+        assert!(
+            text.contains(&format!("--ca-file {path}: {problem}")),
+            "{text}"
+        );
+        assert!(!text.contains("EDGEGAP_AGENT_CA_FILE"), "{text}");
+    }
+    assert_eq!(fake.requests().len(), 0);
+
+    // Wrap mode: the same error, and the game never starts.
+    let output = Command::new(env!("CARGO_BIN_EXE_edgegap-agent"))
+        .env_clear()
+        .env("EDGEGAP_AGENT_CA_FILE", "/nonexistent/ca.pem")
+        .args(["--", "/bin/sh", "-c", "echo GAME-STARTED"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let text = stderr(&output);
+    assert!(
+        text.contains(&format!(
+            "--ca-file /nonexistent/ca.pem {from_variable}: cannot read it"
+        )),
+        "{text}"
+    );
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("GAME-STARTED"));
+}
+
 /// Wrap mode: malformed metadata is a warning naming the variable, and the game still runs.
 #[test]
 fn malformed_metadata_does_not_stop_the_game() {
@@ -214,4 +268,49 @@ fn local_mode_is_said_once() {
     let text = stderr(&output);
     assert_eq!(output.status.code(), Some(0), "{text}");
     assert_eq!(text.matches("running in local mode").count(), 1, "{text}");
+}
+
+/// With the default policy a self-stop may retry for 15 minutes; whoever runs it can end it:
+/// SIGINT (Ctrl-C) exits 130, SIGTERM 143, at once, saying the request may have reached the
+/// platform or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_and_sigterm_end_a_retrying_self_stop_at_once() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    use std::time::{Duration, Instant};
+
+    for (signal, code) in [(Signal::SIGINT, 130), (Signal::SIGTERM, 143)] {
+        let fake = FakePlatform::start().await;
+        fake.set_default(Reply::Status(503));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_edgegap-agent"));
+        command
+            .env_clear()
+            .arg("self-stop")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (name, value) in platform_vars(&fake) {
+            command.env(name, value);
+        }
+        let child = command.spawn().unwrap();
+        // Retrying: the platform has answered 503 at least twice.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while fake.requests().len() < 2 {
+            assert!(Instant::now() < deadline, "no retries seen");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let sent = Instant::now();
+        kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+        let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+            .await
+            .unwrap();
+        let took = sent.elapsed();
+        let text = stderr(&output);
+        assert_eq!(output.status.code(), Some(code), "{signal}: {text}");
+        assert!(took < Duration::from_secs(2), "{signal}: took {took:?}");
+        assert!(
+            text.contains("self-stop interrupted") && text.contains(signal.as_str()),
+            "{text}"
+        );
+        assert!(!text.contains(TOKEN), "the token leaked:\n{text}");
+    }
 }
