@@ -64,6 +64,7 @@ mod registry;
 pub mod store;
 mod tags;
 pub mod validate;
+mod version_ports;
 mod views;
 mod webhook;
 

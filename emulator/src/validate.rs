@@ -10,26 +10,8 @@ use super::fields::{
     env_json, env_list, optional_bool, optional_int, optional_str, required_int, required_str,
     EnvVar, Invalid,
 };
-
-/// A version's port (`ports[]`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Port {
-    pub name: String,
-    pub port: u16,
-    /// As given (the documents show `UDP` and `http`); compared case-insensitively.
-    pub protocol: String,
-    pub to_check: bool,
-    pub tls_upgrade: bool,
-}
-
-impl Port {
-    pub fn is_udp(&self) -> bool {
-        self.protocol.eq_ignore_ascii_case("UDP")
-    }
-    pub fn is_tcp_and_udp(&self) -> bool {
-        self.protocol.eq_ignore_ascii_case("TCP/UDP")
-    }
-}
+pub use super::version_ports::Port;
+use super::version_ports::{ports, ports_json};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RestartPolicy {
@@ -89,8 +71,6 @@ pub struct VersionSpec {
 
 pub const DEFAULT_GRACE_SECONDS: u64 = 5;
 pub const DEFAULT_MAX_DURATION: i64 = 1440;
-/// The documented ports are 0..=59999.
-pub const MAX_PORT: i64 = 59_999;
 const SESSION_KINDS: [&str; 3] = ["Default", "Seat", "Match"];
 
 /// Checks an app name: 3..64 characters.
@@ -255,72 +235,6 @@ pub fn merge_version(
         }
     }
     merged
-}
-
-fn ports(value: Option<&Value>) -> Result<Vec<Port>, Invalid> {
-    let ports: Vec<Port> = match value {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| port(i, item))
-            .collect::<Result<_, _>>()?,
-        Some(other) => return Err(format!("ports: must be a list, got {other}")),
-    };
-    for (i, a) in ports.iter().enumerate() {
-        if ports[..i].iter().any(|b: &Port| b.name == a.name) {
-            return Err(format!("ports: the name {:?} is used twice", a.name));
-        }
-    }
-    Ok(ports)
-}
-
-fn port(index: usize, item: &Value) -> Result<Port, Invalid> {
-    let Value::Object(fields) = item else {
-        return Err(format!("ports[{index}]: must be an object, got {item}"));
-    };
-    let at = |e: String| format!("ports[{index}].{e}");
-    let number = required_int(fields, "port", 0, MAX_PORT).map_err(at)?;
-    let number = u16::try_from(number).map_err(|_| at("port: out of range".to_owned()))?;
-    let protocol = required_str(fields.get("protocol"), "protocol").map_err(at)?;
-    let name = match fields.get("name") {
-        None | Some(Value::Null) => number.to_string(),
-        Some(Value::String(name)) if !name.is_empty() => name.clone(),
-        Some(other) => return Err(at(format!("name: must be a non-empty string, got {other}"))),
-    };
-    let to_check = optional_bool(fields, "to_check")
-        .map_err(at)?
-        .unwrap_or(true);
-    let tls_upgrade = optional_bool(fields, "tls_upgrade")
-        .map_err(at)?
-        .unwrap_or(false);
-    let upgradable = ["HTTP", "WS"]
-        .iter()
-        .any(|p| p.eq_ignore_ascii_case(&protocol));
-    if tls_upgrade && !upgradable {
-        return Err(at(format!(
-            "tls_upgrade: only available with ports WS and HTTP, not {protocol:?}"
-        )));
-    }
-    Ok(Port {
-        name,
-        port: number,
-        protocol,
-        to_check,
-        tls_upgrade,
-    })
-}
-
-fn ports_json(ports: &[Port]) -> Value {
-    Value::Array(
-        ports
-            .iter()
-            .map(|p| {
-                json!({"port": p.port, "protocol": p.protocol, "to_check": p.to_check,
-                       "tls_upgrade": p.tls_upgrade, "name": p.name})
-            })
-            .collect(),
-    )
 }
 
 /// `session_config`: `kind` (Default, Seat, Match) and `sockets` required; `autodeploy`,
