@@ -3,9 +3,9 @@
 //! bodies capped at 1 MiB, query strings through serde, and the pagination object.
 //!
 //! axum replaced a hand-written `match` on path segments and a hand-written query decoder:
-//! the emulator serves some forty routes, and a router keeps "unknown path → 404 whatever the
-//! credentials, wrong method → 405, operator key only on served routes" true by construction
-//! (`route_layer` runs the key check only once a route matched).
+//! the emulator serves more than thirty routes, and a router keeps "unknown path → 404
+//! whatever the credentials, wrong method → 405, operator key only on served routes" true by
+//! construction (`route_layer` runs the key check only once a route matched).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
