@@ -7,12 +7,24 @@ use edgegap_agent::api::{self, ApiState, Metrics};
 use edgegap_agent::config::{Cli, ParseOutcome, Subcommand};
 use edgegap_agent::lifecycle::AgentStatus;
 use edgegap_agent::supervisor::{self, ApiLink, Launch};
-use edgegap_agent::{exit_code, logging, os, platform, wiring};
+use edgegap_agent::{exit_code, logging, os, platform, stdio, wiring};
 use tokio::sync::{mpsc, watch};
 
+/// How long the agent's last log lines may take to reach stderr after the run ended. The
+/// supervisor has by then written the game's output, or given up on a stalled stream within
+/// the platform's grace, so this only waits for the last lines of a healthy stderr.
+const LAST_LINES_LIMIT: std::time::Duration = std::time::Duration::from_millis(250);
+
 fn main() -> ExitCode {
+    let exit = run();
+    // Log lines are written by stderr's own thread: let the last ones out before exiting.
+    stdio::flush_before_exit(LAST_LINES_LIMIT);
+    exit
+}
+
+fn run() -> ExitCode {
     // 1. Signals first: blocked before any thread exists, so every thread inherits the mask
-    //    and none is lost between here and the signal thread.
+    //    and none is lost before the supervisor reads them from its signalfd.
     if let Err(error) = os::block_handled_signals() {
         eprintln!(
             "{} error: cannot block signals: {error}",
@@ -41,7 +53,7 @@ fn main() -> ExitCode {
     // 4. The platform's ARBITRIUM_* variables, parsed once; malformed ones are warnings only.
     let (platform_env, env_problems) = platform::load_env();
 
-    // 5. One thread for async work (plus the signal thread): the agent must cost next to nothing.
+    // 5. One thread for async work: the agent must cost next to nothing.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -67,9 +79,10 @@ fn main() -> ExitCode {
         }
     };
 
-    // `edgegap-agent self-stop`: one self-stop, its outcome as the exit code.
+    // `edgegap-agent self-stop`: one self-stop, its outcome as the exit code (a stop signal
+    // interrupts it).
     if cli.subcommand.is_some() {
-        return code(runtime.block_on(platform.self_stop.stop()).exit_code());
+        return code(runtime.block_on(wiring::self_stop_command(platform.self_stop)));
     }
 
     let exit = runtime.block_on(async {
@@ -112,10 +125,12 @@ fn main() -> ExitCode {
             removed_env: Vec::new(),
             end_on_log: cli.lifecycle.end_on_log.clone(),
             pre_stop: cli.lifecycle.pre_stop.clone().map(|hook| hook.0),
+            kill_margin: cli.supervisor.kill_margin,
         };
         let link = ApiLink {
             requests: request_rx,
             status: status_tx,
+            roster: state.roster(),
         };
         match supervisor::run(launch, cli.machine_options(), self_stop, link).await {
             Ok(exit) => exit,

@@ -24,6 +24,7 @@ fn support(file: &str) -> PathBuf {
 fn with_ca() -> HttpOptions {
     HttpOptions {
         ca_file: Some(support("test_ca.pem")),
+        ..HttpOptions::default()
     }
 }
 
@@ -103,6 +104,7 @@ async fn without_the_extra_ca_the_certificate_is_refused() {
 fn a_ca_file_that_is_not_pem_is_refused_naming_the_file() {
     let options = HttpOptions {
         ca_file: Some(support("fake_platform.rs")),
+        ..HttpOptions::default()
     };
     let error = build_client(&options).unwrap_err();
     assert!(matches!(error, ClientError::BadCa { .. }), "{error:?}");

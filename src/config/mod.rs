@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::{Args, CommandFactory, Parser};
+use clap::{Args, CommandFactory, FromArgMatches, Parser};
 use nix::sys::signal::Signal;
 use tracing::level_filters::LevelFilter;
 
@@ -19,7 +19,9 @@ use crate::api::ApiToken;
 use crate::exit_code::ExitCodeMap;
 use crate::lifecycle::MachineOptions;
 use crate::logging::LogFormat;
-use crate::units::{parse_duration, parse_signal, SignalMap};
+use crate::units::{
+    parse_duration, parse_duration_at_most, parse_signal, SignalMap, MAX_GRACE_PERIOD,
+};
 
 pub use lifecycle::{HookCommand, LifecycleOptions};
 pub use platform::{PlatformOptions, PlatformOptionsError, SelfStopOptions};
@@ -72,8 +74,9 @@ pub enum Subcommand {
 ///
 /// Sends `DELETE $ARBITRIUM_DELETE_URL` with `authorization: $ARBITRIUM_DELETE_TOKEN`.
 /// Exit 0: accepted or already stopping (404); 77: refused (401/403), not retried;
-/// 69: no answer before the attempts or the deadline ran out;
-/// 64: ARBITRIUM_DELETE_URL/TOKEN missing or malformed, or a bad option.
+/// 69: no answer before the attempts or the deadline (default 15 minutes) ran out;
+/// 64: ARBITRIUM_DELETE_URL/TOKEN missing or malformed, or a bad option;
+/// 130/143/129: interrupted by SIGINT (Ctrl-C)/SIGTERM/SIGHUP before the platform answered.
 #[derive(Debug, Clone, Args)]
 pub struct SelfStopCommand {
     #[command(flatten)]
@@ -95,8 +98,8 @@ pub struct SupervisorOptions {
     pub forward_signal_map: SignalMap,
 
     /// Time the game has to exit after a stop before it is killed. Set it to the app
-    /// version's `termination_grace_period_seconds`.
-    #[arg(long, env = "EDGEGAP_AGENT_GRACE_PERIOD", default_value = "30s", value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
+    /// version's `termination_grace_period_seconds` (at most 1h, the platform's largest).
+    #[arg(long, env = "EDGEGAP_AGENT_GRACE_PERIOD", default_value = "30s", value_parser = parse_grace_period, value_name = "DURATION", allow_hyphen_values = true)]
     pub grace_period: Duration,
 
     /// How long before the end of the grace period the agent SIGKILLs the game, so that it
@@ -145,6 +148,15 @@ impl std::fmt::Debug for ApiOptions {
             .field("ready_on_ports", &self.ready_on_ports)
             .finish()
     }
+}
+
+/// `--grace-period`: at most the platform's largest `termination_grace_period_seconds`.
+fn parse_grace_period(text: &str) -> Result<Duration, String> {
+    parse_duration_at_most(
+        text,
+        MAX_GRACE_PERIOD,
+        "the platform's largest termination_grace_period_seconds",
+    )
 }
 
 fn parse_token(text: &str) -> Result<ApiToken, String> {
@@ -197,12 +209,25 @@ impl Cli {
         T: Into<OsString> + Clone,
     {
         let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-        let cli = Cli::try_parse_from(&args).map_err(|error| match error.kind() {
+        let refuse = |error: clap::Error| match error.kind() {
             ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
                 ParseOutcome::Informational(error.render().to_string())
             }
             _ => ParseOutcome::Invalid(describe_with_source(&error, &args)),
-        })?;
+        };
+        let matches = Cli::command().try_get_matches_from(&args).map_err(refuse)?;
+        let mut cli = Cli::from_arg_matches(&matches).map_err(refuse)?;
+        // Errors about the CA file name the variable when the value came from it.
+        let platform_matches = match &mut cli.subcommand {
+            Some(Subcommand::SelfStop(command)) => matches
+                .subcommand_matches("self-stop")
+                .map(|m| (m, &mut command.platform)),
+            None => Some((&matches, &mut cli.platform)),
+        };
+        if let Some((m, platform)) = platform_matches {
+            platform.http.ca_file_from_env =
+                m.value_source("ca_file") == Some(clap::parser::ValueSource::EnvVariable);
+        }
         cli.validate().map_err(ParseOutcome::Invalid)?;
         Ok(cli)
     }

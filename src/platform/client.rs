@@ -47,6 +47,10 @@ pub struct HttpOptions {
     // The names are CA_FILE_FLAG and CA_FILE_VARIABLE below (an attribute takes no const).
     #[arg(long, env = "EDGEGAP_AGENT_CA_FILE", value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
+    /// The value of `--ca-file` came from `EDGEGAP_AGENT_CA_FILE` (set by the parser), so
+    /// an error about the file names the variable too.
+    #[arg(skip)]
+    pub ca_file_from_env: bool,
 }
 
 /// Errors name the option as the user gave it: `--ca-file PATH`, and where the value came
@@ -66,16 +70,10 @@ const CA_FILE_FLAG: &str = "--ca-file";
 const CA_FILE_VARIABLE: &str = "EDGEGAP_AGENT_CA_FILE";
 
 /// `--ca-file PATH`, followed by the variable's name when the value came from
-/// `EDGEGAP_AGENT_CA_FILE` (the variable holds this path and the flag is not on the command
-/// line): a user who never typed `--ca-file` must learn which setting to fix.
-fn ca_file_option(path: &Path) -> String {
+/// `EDGEGAP_AGENT_CA_FILE`: a user who never typed `--ca-file` must learn which setting to fix.
+fn ca_file_option(path: &Path, from_env: bool) -> String {
     let shown = format!("{CA_FILE_FLAG} {}", path.display());
-    let from_variable = std::env::var_os(CA_FILE_VARIABLE).is_some_and(|v| Path::new(&v) == path);
-    let flag_given = std::env::args_os().any(|arg| {
-        let arg = arg.to_string_lossy();
-        arg == CA_FILE_FLAG || arg.starts_with(&format!("{CA_FILE_FLAG}="))
-    });
-    if from_variable && !flag_given {
+    if from_env {
         format!("{shown} (the value came from the environment variable {CA_FILE_VARIABLE})")
     } else {
         shown
@@ -131,11 +129,11 @@ pub fn build_client_with_resolver(
     let mut extra_roots = RootCertStore::empty();
     if let Some(path) = &options.ca_file {
         let pem = std::fs::read(path).map_err(|source| ClientError::ReadCa {
-            option: ca_file_option(path),
+            option: ca_file_option(path, options.ca_file_from_env),
             source,
         })?;
         let bad = |detail: String| ClientError::BadCa {
-            option: ca_file_option(path),
+            option: ca_file_option(path, options.ca_file_from_env),
             detail,
         };
         let mut added = 0;
@@ -168,7 +166,7 @@ pub struct Call<'a> {
 /// How a call ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallResult {
-    /// The platform gave a final answer (anything but 5xx and 429).
+    /// The platform gave a final answer (anything but 5xx, 429 and 408).
     Answered {
         status: StatusCode,
         body: Vec<u8>,
@@ -178,9 +176,12 @@ pub enum CallResult {
     GaveUp { attempts: u32, last_error: String },
 }
 
-/// 5xx and 429 are worth another try; everything else is the platform's final word.
+/// 5xx, 429 and 408 (the server timed the request out: nothing was done, so trying again is
+/// safe) are worth another try; everything else is the platform's final word.
 pub fn is_retryable(status: StatusCode) -> bool {
-    status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
+    status.is_server_error()
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
 }
 
 /// Runs `call` until a final answer, the last attempt, or the deadline.
@@ -194,7 +195,7 @@ pub async fn call_with_retry(
     let start = Instant::now();
     let mut attempt = 0u32;
     loop {
-        attempt += 1;
+        attempt = attempt.saturating_add(1);
         let budget = policy.attempt_budget(start.elapsed());
         let attempt_ends = Instant::now() + budget;
         let sent = tokio::time::timeout(budget, send(client, &call, attempt_ends)).await;
@@ -403,6 +404,22 @@ fn show(duration: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_errors_throttling_and_request_timeouts_are_retried_nothing_else() {
+        for retried in [500, 502, 503, 504, 599, 429, 408] {
+            assert!(
+                is_retryable(StatusCode::from_u16(retried).unwrap()),
+                "{retried}"
+            );
+        }
+        for final_answer in [200, 202, 204, 301, 400, 401, 403, 404, 409, 410] {
+            assert!(
+                !is_retryable(StatusCode::from_u16(final_answer).unwrap()),
+                "{final_answer}"
+            );
+        }
+    }
 
     #[test]
     fn durations_in_log_lines_are_shown_to_the_millisecond() {

@@ -9,7 +9,7 @@
 
 mod output;
 mod processes;
-mod timers;
+pub mod timers;
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -27,9 +27,11 @@ use tracing::{debug, error, info, warn};
 
 use crate::exit_code;
 use crate::lifecycle::{
-    Action, AgentStatus, Event, GameRequest, Lifecycle, Machine, MachineOptions, State, Timer,
+    Action, AgentStatus, Event, GameRequest, Lifecycle, Machine, MachineOptions, Roster, State,
+    Timer,
 };
 use crate::os::{self, SpawnError};
+use output::PassThroughs;
 use timers::Timers;
 
 /// Why wrap mode could not run the game at all.
@@ -71,6 +73,10 @@ pub struct Launch {
     pub end_on_log: Option<regex_lite::Regex>,
     /// `--pre-stop`.
     pub pre_stop: Option<Vec<OsString>>,
+    /// `--kill-margin`: the agent's SIGKILL comes this long before the platform's. At exit, the
+    /// agent takes up to half of it to pass on the game's last output, and a quarter more for
+    /// its own last lines.
+    pub kill_margin: std::time::Duration,
 }
 
 /// Asks the platform to stop the deployment, once: `Ok` when it accepted (its SIGTERM will
@@ -78,11 +84,13 @@ pub struct Launch {
 pub type SelfStopCall =
     Box<dyn FnMut() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>>>;
 
-/// The supervisor's side of the local API: the game's requests it receives and the status it
-/// publishes.
+/// The supervisor's side of the local API: the game's requests it receives, the status it
+/// publishes, and the roster of players it shares with the API (the one set: the driver
+/// empties it on a restart in place and tells the machine its size).
 pub struct ApiLink {
     pub requests: UnboundedReceiver<GameRequest>,
     pub status: watch::Sender<AgentStatus>,
+    pub roster: Roster,
 }
 
 /// The driver's state: the machine, its timers, and the processes it started.
@@ -101,24 +109,23 @@ struct Driver {
     events: UnboundedSender<Event>,
     self_stop: SelfStopCall,
     status: watch::Sender<AgentStatus>,
+    roster: Roster,
     /// When the current stop's kill timer fires (kept after it fired, for the status).
     kill_deadline: Option<Instant>,
+    /// A stop's time from its start to the kill timer (grace period minus kill margin).
+    kill_after: std::time::Duration,
     /// The tasks passing the game's (and the hook's) output through, when it is piped.
-    output_tasks: Vec<tokio::task::JoinHandle<()>>,
+    output: PassThroughs,
 }
-
-/// How long the agent waits, once the game has ended, for the rest of its piped output: a
-/// grandchild that keeps the pipe open must not hold the agent's exit back.
-const OUTPUT_DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How often the driver looks whether the group the game left is empty yet. A process of it
 /// that is the agent's child tells by its SIGCHLD; one whose parent is elsewhere does not.
 const GROUP_POLL: Duration = Duration::from_millis(100);
 
 /// Runs the game server to its end and returns the agent's exit code, for the agent to exit
-/// with at once (what the driver holds is not dropped). The handled signals
-/// must already be blocked in every thread ([`os::block_handled_signals`]); `options`'
-/// `is_pid1` is filled in here.
+/// with at once (what the driver holds is not dropped). The handled signals must already be
+/// blocked in every thread ([`os::block_handled_signals`]); `options`' `is_pid1` is filled in
+/// here.
 pub async fn run(
     launch: Launch,
     options: MachineOptions,
@@ -128,6 +135,7 @@ pub async fn run(
     let ApiLink {
         mut requests,
         status,
+        roster,
     } = api;
     let (events, mut inbox) = mpsc::unbounded_channel();
     let mut signals = os::Signals::new().map_err(SuperviseError::Signals)?;
@@ -145,6 +153,7 @@ pub async fn run(
             None
         }
     };
+    let kill_after = options.kill_after;
     let mut driver = Driver {
         machine: Machine::new(MachineOptions { is_pid1, ..options }),
         timers: Timers::default(),
@@ -157,8 +166,10 @@ pub async fn run(
         events,
         self_stop,
         status,
+        roster,
         kill_deadline: None,
-        output_tasks: Vec::new(),
+        kill_after,
+        output: PassThroughs::default(),
     };
     // The first start is not retried: a game that cannot start is the agent's failure.
     let mut queue = VecDeque::from([driver.spawn_game()?]);
@@ -180,11 +191,10 @@ pub async fn run(
                     // Reap whatever else already ended, so nothing is left as a zombie.
                     driver.reap(&mut queue);
                     driver.publish();
-                    driver.drain_output().await;
-                    info!(code, "exiting");
-                    // The agent exits next: what the driver holds (the platform client and
-                    // its TLS roots, the signalfd, ...) is left to the kernel, which frees
-                    // it all at once, rather than dropped piece by piece.
+                    driver.finish_output(code).await;
+                    // The agent exits next: what the driver holds (the platform client, the
+                    // signalfd, ...) is left to the kernel, which frees it all at once, rather
+                    // than dropped piece by piece.
                     std::mem::forget(driver);
                     std::mem::forget(signals);
                     return Ok(code);
@@ -212,11 +222,30 @@ pub async fn run(
             Some(event) = inbox.recv() => event,
             Some(request) = requests.recv() => {
                 driver.note_request(&request);
-                Event::Game(request)
+                event_for_request(request, &driver.roster)
             }
-            timer = driver.timers.next() => Event::TimerFired(timer),
+            timer = driver.timers.next() => {
+                if timer == Timer::Idle {
+                    // A join may be on its way in the request channel: decide on the roster
+                    // as it is now.
+                    queue.push_back(Event::Players(driver.roster.len()));
+                }
+                Event::TimerFired(timer)
+            }
         };
         queue.push_back(event);
+    }
+}
+
+/// The machine's event for a request from the API. A join or a leave has already changed
+/// the roster (or did, and a restart emptied it since): the machine learns the roster's size
+/// as it is now, whatever the order the requests and the restart came in.
+pub fn event_for_request(request: GameRequest, roster: &Roster) -> Event {
+    match request {
+        GameRequest::PlayerConnected(_) | GameRequest::PlayerDisconnected(_) => {
+            Event::Players(roster.len())
+        }
+        request => Event::Game(request),
     }
 }
 
@@ -231,13 +260,11 @@ impl Driver {
                     let _ = os::send_to_group(hook, Signal::SIGKILL);
                 }
             }
-            Action::StartTimer(timer, after) => {
-                if timer == Timer::Kill {
-                    self.kill_deadline = Some(Instant::now() + after);
+            Action::StartTimer(..) | Action::CancelTimer(_) => {
+                if let Some((Timer::Kill, deadline)) = self.timers.apply(&action) {
+                    self.kill_deadline = deadline;
                 }
-                self.timers.start(timer, after);
             }
-            Action::CancelTimer(timer) => self.timers.cancel(timer),
             Action::CallSelfStop => {
                 let call = (self.self_stop)();
                 let events = self.events.clone();
@@ -249,7 +276,7 @@ impl Driver {
                     let _ = events.send(event);
                 });
             }
-            Action::SpawnChild => match self.spawn_game() {
+            Action::SpawnChild => match self.restart_game() {
                 Ok(event) => queue.push_back(event),
                 Err(error) => {
                     error!(%error, "cannot restart the game server");
@@ -269,21 +296,16 @@ impl Driver {
         None
     }
 
-    /// Waits (at most [`OUTPUT_DRAIN_LIMIT`]) for the piped output to reach its end, so the
-    /// game's last lines are passed on before the agent exits.
-    async fn drain_output(&mut self) {
-        let tasks = std::mem::take(&mut self.output_tasks);
-        if tasks.is_empty() {
-            return;
-        }
-        let all = async {
-            for task in tasks {
-                let _ = task.await;
-            }
-        };
-        if tokio::time::timeout(OUTPUT_DRAIN_LIMIT, all).await.is_err() {
-            warn!("the game's output pipes are still open (a process it left behind holds them); exiting without the rest");
-        }
+    /// The agent's last step: the rest of the output passed on, within the time left before
+    /// the platform's SIGKILL (see [`PassThroughs::end`]), and the exit logged.
+    async fn finish_output(&mut self, code: i32) {
+        // With no stop under way, the kill deadline a stop starting now would have.
+        let kill_deadline = self
+            .kill_deadline
+            .unwrap_or_else(|| output::later(Instant::now(), self.kill_after));
+        self.output
+            .end(kill_deadline, self.launch.kill_margin, code)
+            .await;
     }
 
     /// Logs a request from the game, and keeps what only the driver knows (the heartbeat's
@@ -325,7 +347,7 @@ impl Driver {
         let restarts = u32::try_from(self.machine.restarts()).unwrap_or(u32::MAX);
         let ready = self.machine.is_ready();
         let self_stop = self.machine.self_stop().clone();
-        let players = self.machine.players().len();
+        let players = self.roster.len();
         self.status.send_if_modified(|s| {
             // A stop's deadline is fixed once set: keep it, so the wall-clock copy is stable.
             let same_lifecycle = match (&s.lifecycle, &lifecycle) {

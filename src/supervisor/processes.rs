@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use nix::sys::signal::Signal;
 use tracing::{debug, error, info};
 
-use super::output::{self, Sink};
+use super::output::Sink;
 use super::Driver;
 use crate::lifecycle::Event;
 use crate::os::{self, Output, SpawnError, SpawnSpec};
@@ -34,7 +34,7 @@ impl Driver {
             (spawned.stderr, Sink::Stderr),
         ] {
             if let Some(fd) = fd {
-                output::pass_through(
+                self.output.start(
                     fd,
                     sink,
                     self.launch.end_on_log.clone(),
@@ -47,14 +47,28 @@ impl Driver {
         Ok(Event::ChildStarted)
     }
 
+    /// Starts the game again in place. Players do not survive it: their connections died
+    /// with the old process, so the roster is emptied first (the machine hears of it with
+    /// `ChildStarted`), and a player who comes back connects again and is new.
+    pub(super) fn restart_game(&mut self) -> Result<Event, SpawnError> {
+        let dropped = self.roster.clear();
+        if dropped > 0 {
+            info!(
+                players = dropped,
+                "restarting the game: its players' connections are gone"
+            );
+        }
+        self.spawn_game()
+    }
+
     /// Signals the game's process group: the game and what it left there.
     pub(super) fn signal_game(&self, signal: Signal) {
-        let Some(game) = self.group else { return };
+        let Some(group) = self.group else { return };
         debug!(
             signal = signal.as_str(),
             "signalling the game's process group"
         );
-        if let Err(error) = os::send_to_group(game, signal) {
+        if let Err(error) = os::send_to_group(group, signal) {
             error!(%error, signal = signal.as_str(), "cannot signal the game");
         }
     }
@@ -83,12 +97,8 @@ impl Driver {
                     "pre-stop hook started"
                 );
                 for fd in [spawned.stdout, spawned.stderr].into_iter().flatten() {
-                    self.output_tasks.extend(output::pass_through(
-                        fd,
-                        Sink::Log("pre-stop"),
-                        None,
-                        self.events.clone(),
-                    ));
+                    self.output
+                        .start(fd, Sink::Log("pre-stop"), None, self.events.clone());
                 }
                 self.hook = Some(spawned.pid);
             }

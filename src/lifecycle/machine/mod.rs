@@ -24,28 +24,38 @@
 //! | Start/Run  | game exited, policy `exit`     | exit with the code (remapped)                   | Exited     |
 //! | Start/Run  | game exited, policy `stop`     | end the match (below)                           | Ending     |
 //! | Start/Run  | game exited, policy `restart`  | backoff timer, or the fallback if over budget   | Restarting |
-//! | Restarting | backoff timer                  | start the game again                            | Starting   |
-//! | Start/Run  | match end (API, log, timers)   | call self-stop once, start the self-stop wait   | Ending     |
+//! | Restarting | backoff timer                  | start the game again (no players survive it)    | Starting   |
+//! | Start/Run  | match end (API, log, timers)   | call self-stop once (after the game's delay)    | Ending     |
+//! | Ending     | self-stop accepted             | start the self-stop wait                        | Ending     |
 //! | Ending     | self-stop failed for good      | stop the game; exit code will be 0              | Stopping   |
 //! | Ending     | self-stop wait passed          | stop the game                                   | Stopping   |
 //! | any alive  | SIGTERM / SIGINT               | pre-stop hook, stop signal, kill timer          | Stopping   |
 //! | Stopping   | SIGTERM / SIGINT again         | stop signal again; the kill timer is not reset  | Stopping   |
-//! | Stopping   | kill timer                     | SIGKILL the group                               | Stopping   |
-//! | Stopping   | game exited                    | exit with its code (0 if self-stop failed)      | Exited     |
+//! | Stopping   | kill timer                     | SIGKILL the group (or exit, the group gone)     | Stopping   |
+//! | Stopping   | game exited                    | exit with its code (0 if self-stop failed), or, | Exited     |
+//! |            |                                | its group left or self-stop in flight, wait     | Stopping   |
+//! | Stopping   | the group is gone              | exit with the game's code, unless self-stop is  | Exited     |
+//! |            |                                | in flight (and the kill timer has not fired)    |            |
+//! | Stopping   | self-stop answered, game gone  | exit with the game's code (its group gone)      | Exited     |
 //! | Start/Run  | no heartbeat for the timeout   | SIGKILL the group; its exit counts as code 124  | (policy)   |
 //! | any alive  | SIGINT                         | as SIGTERM, but the game gets INT (or its map)  | Stopping   |
 //! | alive      | other forwarded signal         | forward it (rewritten if mapped)                | same       |
 //! | alive      | SIGTSTP / SIGTTIN / SIGTTOU    | forward it, then suspend the agent (not PID 1)  | same       |
-//! | exiting    | game exited, its group not     | stop signal to the group, kill timer (if none)  | Stopping   |
-//! | Stopping   | the group is gone              | exit with the game's code                       | Exited     |
+//! | exiting    | game exited, its group not     | stop signal to the group, kill timer            | Stopping   |
 //! | Restarting | restart could not spawn        | exit with the agent's code (126/127/70), as is  | Exited     |
 //!
 //! "Exiting" is every row above that exits: the agent never exits while processes the game
 //! left in its process group run on. They get the stop signal and what is left of the grace
 //! period (a stop already under way keeps its kill timer), then SIGKILL; the exit follows
 //! once the group is empty. (A game restarted in place leaves its old group alone.)
+//!
+//! Self-stop is called at most once, and the machine never exits while it is in flight
+//! unless the grace period (minus the kill margin) of a stop has run out: exiting is what
+//! makes `restart_policy: always` start a new match. Its retries are bounded by the platform
+//! client's deadline, which ends in `SelfStopFailed`; `--self-stop-wait` counts from the
+//! platform's acceptance, so it never cuts the retries short. Every stop starts the kill
+//! timer; every duration is taken as given (the driver's timers cannot overflow).
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -164,8 +174,7 @@ pub enum State {
     Restarting,
     /// The match is over: self-stop was called, the platform's SIGTERM is awaited.
     Ending(EndReason),
-    /// The game (or what it left in its group) was sent the stop signal and is SIGKILLed
-    /// when the kill timer fires.
+    /// The game was sent the stop signal and is SIGKILLed when the kill timer fires.
     Stopping {
         cause: StopCause,
         killed: bool,
@@ -200,28 +209,32 @@ pub struct Machine {
     child_alive: bool,
     /// The game's process group has a process in it (the game, or what it left).
     group_alive: bool,
-    /// The code to exit with once the group is gone (the game has exited, its group not).
-    exit_when_group_gone: Option<i32>,
     /// The code the game last exited with.
     exited_code: Option<i32>,
+    /// `exited_code` is the agent's own (a restart could not start the game): not remapped.
+    exited_code_is_agents: bool,
     started_once: bool,
     /// The game said it is ready (since its last start).
     ready: bool,
     restart_times: Vec<Duration>,
-    players: BTreeSet<String>,
+    /// How many players the roster holds (the API's set is the one truth; see `Roster`).
+    players: usize,
     any_player_joined: bool,
     self_stop: SelfStopProgress,
     exit_override: Option<i32>,
     hung: bool,
     /// The stop signal held back while the pre-stop hook runs.
     signal_after_hook: Option<Signal>,
+    /// The signal the current stop sends (for a game started while it runs).
+    stop_signal_sent: Option<Signal>,
 }
 
 mod transitions;
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;
-
 #[cfg(test)]
 mod tests_signals;
 
@@ -233,17 +246,18 @@ impl Machine {
             now: Duration::ZERO,
             child_alive: false,
             group_alive: false,
-            exit_when_group_gone: None,
             exited_code: None,
+            exited_code_is_agents: false,
             started_once: false,
             ready: false,
             restart_times: Vec::new(),
-            players: BTreeSet::new(),
+            players: 0,
             any_player_joined: false,
             self_stop: SelfStopProgress::NotCalled,
             exit_override: None,
             hung: false,
             signal_after_hook: None,
+            stop_signal_sent: None,
         }
     }
 
@@ -251,8 +265,9 @@ impl Machine {
         &self.state
     }
 
-    pub fn players(&self) -> &BTreeSet<String> {
-        &self.players
+    /// How many players the machine last heard the roster holds.
+    pub fn players(&self) -> usize {
+        self.players
     }
 
     pub fn restarts(&self) -> usize {

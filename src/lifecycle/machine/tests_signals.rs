@@ -158,11 +158,13 @@ fn leftovers_of_a_stop_get_the_rest_of_the_grace_period() {
 }
 
 #[test]
-fn a_group_gone_before_the_stop_ends_it_exits_at_once_on_the_stop() {
-    // `stop` policy: the match ends and the agent waits for the platform's SIGTERM.
+fn leftovers_of_an_ended_match_are_stopped_by_the_platforms_sigterm() {
+    // `stop` policy: the match ends, self-stop is called, the platform accepts it, and the
+    // agent waits for the platform's SIGTERM.
     let mut machine = started(options());
     machine.handle(s(1), exited_leaving_group(0));
     assert!(matches!(machine.state(), State::Ending(_)));
+    machine.handle(s(2), Event::SelfStopAccepted);
     // The leftovers are still there when the SIGTERM comes: they get the stop signal.
     let actions = machine.handle(s(3), Event::Signal(Signal::SIGTERM));
     assert!(
@@ -177,11 +179,39 @@ fn a_group_gone_before_the_stop_ends_it_exits_at_once_on_the_stop() {
     // Gone before the SIGTERM: the SIGTERM exits at once.
     let mut machine = started(options());
     machine.handle(s(1), exited_leaving_group(0));
+    machine.handle(s(2), Event::SelfStopAccepted);
     assert!(machine.handle(s(2), Event::GroupGone).is_empty());
     assert!(has(
         &machine.handle(s(3), Event::Signal(Signal::SIGTERM)),
         &Action::Exit(0)
     ));
+}
+
+/// Both waits at once: the group's end and the self-stop's answer; the exit comes after the
+/// last of them, and the kill timer ends the wait for the answer, not for the group.
+#[test]
+fn a_stop_waits_for_both_the_group_and_the_self_stop() {
+    let mut machine = started(options());
+    machine.handle(s(1), exited_leaving_group(0));
+    // The self-stop is in flight; the platform's SIGTERM comes anyway (another stop).
+    machine.handle(s(2), Event::Signal(Signal::SIGTERM));
+    assert!(effects(machine.handle(s(3), Event::GroupGone)).is_empty());
+    assert_eq!(
+        machine.handle(s(4), Event::SelfStopAccepted),
+        [Action::Exit(0)]
+    );
+
+    let mut machine = started(options());
+    machine.handle(s(1), exited_leaving_group(0));
+    machine.handle(s(2), Event::Signal(Signal::SIGTERM));
+    machine.handle(s(3), Event::SelfStopAccepted);
+    // The answer came first: the group's end is still awaited, SIGKILL at the kill timer.
+    assert!(matches!(machine.state(), State::Stopping { .. }));
+    assert!(has(
+        &machine.handle(s(31), Event::TimerFired(Timer::Kill)),
+        &Action::KillGroup
+    ));
+    assert_eq!(machine.handle(s(31), Event::GroupGone), [Action::Exit(0)]);
 }
 
 #[test]

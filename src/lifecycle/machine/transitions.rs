@@ -27,13 +27,20 @@ impl Machine {
             Event::ChildStarted => self.on_child_started(out),
             Event::ChildSpawnFailed(code) => {
                 self.child_alive = false;
-                self.group_alive = false;
                 out.push(Action::Note(format!(
                     "the game could not be restarted (exit code {code})"
                 )));
-                // The agent's own failure: its code is not the game's, and is not remapped.
-                self.state = State::Exited(code);
-                out.push(Action::Exit(code));
+                // The agent's own failure (126, 127, 70): not the game's code, not remapped.
+                self.exited_code_is_agents = true;
+                match self.state {
+                    // The match ended while the restart was under way: the self-stop goes on.
+                    State::Ending(_) => self.exited_code = Some(code),
+                    State::Stopping { .. } => self.on_child_exited(code, out),
+                    _ => {
+                        self.exited_code = Some(code);
+                        self.finish(code, out);
+                    }
+                }
             }
             Event::ChildExited {
                 outcome,
@@ -49,15 +56,14 @@ impl Machine {
             }
             Event::GroupGone => {
                 self.group_alive = false;
-                if let Some(code) = self.exit_when_group_gone.take() {
-                    self.exit(code, out);
-                }
+                self.finish_stop(out);
             }
+            Event::Players(count) => self.on_players(count, out),
             Event::Signal(signal) => self.on_signal(signal, out),
             Event::Game(request) => self.on_game_request(request, out),
             Event::LogLineMatched(line) => self.end_match(EndReason::LogLine(line), out),
             Event::TimerFired(timer) => self.on_timer(timer, out),
-            Event::SelfStopAccepted => self.self_stop = SelfStopProgress::Accepted,
+            Event::SelfStopAccepted => self.on_self_stop_accepted(out),
             Event::SelfStopFailed(why) => self.on_self_stop_failed(why, out),
             Event::PreStopHookFinished => {
                 if let (Some(signal), true) = (self.signal_after_hook.take(), self.group_alive) {
@@ -70,15 +76,34 @@ impl Machine {
     fn on_child_started(&mut self, out: &mut Vec<Action>) {
         self.child_alive = true;
         self.group_alive = true;
+        self.exited_code_is_agents = false;
         self.ready = false;
-        self.state = State::Starting;
-        self.players.clear();
-        if !std::mem::replace(&mut self.started_once, true) {
+        let first = !std::mem::replace(&mut self.started_once, true);
+        if !first {
+            // A restart in place: the driver emptied the roster before it (the players'
+            // connections died with the old process).
+            self.players = 0;
+        }
+        match self.state {
+            // A restart that raced the match's end: the game runs on until the platform's
+            // SIGTERM, as any game in an ended match.
+            State::Ending(_) => return,
+            // A restart that raced a stop: the new game is stopped too (after the hook, if
+            // it still runs); the kill timer already runs.
+            State::Stopping { .. } => {
+                if let (None, Some(signal)) = (self.signal_after_hook, self.stop_signal_sent) {
+                    out.push(Action::SignalGroup(signal));
+                }
+                return;
+            }
+            _ => self.state = State::Starting,
+        }
+        if first {
             if let Some(limit) = self.options.max_match_duration {
                 out.push(Action::StartTimer(Timer::MaxMatchDuration, limit));
             }
         } else if let (true, Some(idle)) = (self.any_player_joined, self.options.idle_timeout) {
-            // The players were lost with the crash: the idle clock runs from the restart.
+            // The idle clock runs from the restart.
             out.push(Action::StartTimer(Timer::Idle, idle));
         }
     }
@@ -88,7 +113,14 @@ impl Machine {
         self.exited_code = Some(code);
         out.push(Action::CancelTimer(Timer::Heartbeat));
         match &self.state {
-            State::Stopping { .. } => self.finish(code, out),
+            State::Stopping { killed, .. } => {
+                if !killed && self.self_stop == SelfStopProgress::InFlight {
+                    out.push(Action::Note(
+                        "the game has exited; the self-stop is still in flight: waiting for its answer, at most until the grace period ends".into(),
+                    ));
+                }
+                self.finish_stop(out);
+            }
             // The match is already over: wait for the platform's SIGTERM as planned.
             State::Ending(_) => {}
             State::Starting | State::Running => {
@@ -189,25 +221,27 @@ impl Machine {
             GameRequest::MatchEnd { reason, delay } => {
                 self.end_match_after(EndReason::Api(reason), delay.filter(|d| !d.is_zero()), out);
             }
-            GameRequest::PlayerConnected(id) => {
-                self.players.insert(id);
-                if !std::mem::replace(&mut self.any_player_joined, true) {
-                    out.push(Action::CancelTimer(Timer::Empty));
-                }
+            // The roster is already changed; its size arrives as `Event::Players`.
+            GameRequest::PlayerConnected(_) | GameRequest::PlayerDisconnected(_) => {}
+        }
+    }
+
+    /// The roster holds `count` players now: the first join cancels the empty timer, any
+    /// player cancels the idle timer, and the last one leaving a match in play starts it.
+    fn on_players(&mut self, count: usize, out: &mut Vec<Action>) {
+        let before = std::mem::replace(&mut self.players, count);
+        if count > 0 {
+            if !std::mem::replace(&mut self.any_player_joined, true) {
+                out.push(Action::CancelTimer(Timer::Empty));
+            }
+            if before == 0 {
                 out.push(Action::CancelTimer(Timer::Idle));
             }
-            GameRequest::PlayerDisconnected(id) => {
-                let removed = self.players.remove(&id);
-                let in_play = matches!(self.state, State::Starting | State::Running);
-                if let (true, true, true, Some(idle)) = (
-                    removed,
-                    self.players.is_empty(),
-                    in_play,
-                    self.options.idle_timeout,
-                ) {
-                    out.push(Action::StartTimer(Timer::Idle, idle));
-                }
-            }
+            return;
+        }
+        let in_play = matches!(self.state, State::Starting | State::Running);
+        if let (true, true, Some(idle)) = (before > 0, in_play, self.options.idle_timeout) {
+            out.push(Action::StartTimer(Timer::Idle, idle));
         }
     }
 
@@ -215,16 +249,26 @@ impl Machine {
         let in_play = matches!(self.state, State::Starting | State::Running);
         match timer {
             Timer::Kill => {
+                let alive = self.child_alive || self.group_alive;
                 if let State::Stopping {
                     killed: killed @ false,
                     ..
                 } = &mut self.state
                 {
                     *killed = true;
-                    out.push(Action::Note(
-                        "grace period over: killing the game's process group".into(),
-                    ));
-                    out.push(Action::KillGroup);
+                    if alive {
+                        out.push(Action::Note(
+                            "grace period over: killing the game's process group".into(),
+                        ));
+                        out.push(Action::KillGroup);
+                    } else {
+                        // The game is gone; only the self-stop was awaited, and the grace is over.
+                        out.push(Action::Note(
+                            "grace period over with the self-stop still in flight: exiting".into(),
+                        ));
+                        let code = self.exited_code.unwrap_or(crate::exit_code::SUCCESS);
+                        self.exit(code, out);
+                    }
                 }
             }
             Timer::RestartBackoff if self.state == State::Restarting => {
@@ -237,14 +281,14 @@ impl Machine {
                 }
             }
             Timer::SelfStopWait => {
-                if let State::Ending(reason) = &self.state {
+                // Only once the platform accepted: the retries are never cut short.
+                let accepted = self.self_stop == SelfStopProgress::Accepted;
+                if let (State::Ending(reason), true) = (&self.state, accepted) {
                     let cause = StopCause::SelfStopWaitPassed(reason.clone());
                     self.stop(cause, self.options.stop_signal, out);
                 }
             }
-            Timer::Idle if in_play && self.players.is_empty() => {
-                self.end_match(EndReason::Idle, out)
-            }
+            Timer::Idle if in_play && self.players == 0 => self.end_match(EndReason::Idle, out),
             Timer::Empty if in_play && !self.any_player_joined => {
                 self.end_match(EndReason::Empty, out)
             }
@@ -262,6 +306,18 @@ impl Machine {
         }
     }
 
+    /// The platform will stop the deployment: its SIGTERM is awaited for `--self-stop-wait`.
+    fn on_self_stop_accepted(&mut self, out: &mut Vec<Action>) {
+        self.self_stop = SelfStopProgress::Accepted;
+        match self.state {
+            State::Ending(_) => out.push(Action::StartTimer(
+                Timer::SelfStopWait,
+                self.options.self_stop_wait,
+            )),
+            _ => self.finish_stop(out),
+        }
+    }
+
     fn on_self_stop_failed(&mut self, why: String, out: &mut Vec<Action>) {
         self.self_stop = SelfStopProgress::Failed(why.clone());
         out.push(Action::Note(format!(
@@ -271,11 +327,52 @@ impl Machine {
         if let State::Ending(reason) = &self.state {
             let cause = StopCause::SelfStopFailed(reason.clone());
             self.stop(cause, self.options.stop_signal, out);
+        } else {
+            self.finish_stop(out);
         }
     }
 
-    /// The one path for every way a match ends: record the reason, call self-stop once,
-    /// and wait for the platform's SIGTERM (at most `--self-stop-wait`).
+    /// A stop ends, and the agent exits with the game's code, once the game has exited,
+    /// nothing is left in its process group, and no self-stop is in flight (that one is
+    /// awaited only until the kill timer fires).
+    fn finish_stop(&mut self, out: &mut Vec<Action>) {
+        let State::Stopping { killed, .. } = self.state else {
+            return;
+        };
+        if self.child_alive || self.group_alive {
+            return;
+        }
+        if !killed && self.self_stop == SelfStopProgress::InFlight {
+            return;
+        }
+        let code = self.exited_code.unwrap_or(crate::exit_code::SUCCESS);
+        self.exit(code, out);
+    }
+
+    /// The game has exited with `code` and no stop is under way: exit with it, once nothing
+    /// is left in its process group. What the game left gets the stop signal and the grace
+    /// period, then SIGKILL (a stop, with the exit once the group is gone).
+    fn finish(&mut self, code: i32, out: &mut Vec<Action>) {
+        if !self.group_alive {
+            self.exit(code, out);
+            return;
+        }
+        out.extend(MATCH_TIMERS.iter().map(|t| Action::CancelTimer(*t)));
+        out.push(Action::CancelTimer(Timer::SelfStopWait));
+        let cause = StopCause::LeftInGroup(code);
+        out.push(Action::Note(format!("stopping the game: {cause}")));
+        self.state = State::Stopping {
+            cause,
+            killed: false,
+        };
+        let signal = self.options.stop_signal;
+        self.stop_signal_sent = Some(signal);
+        out.push(Action::SignalGroup(signal));
+        out.push(Action::StartTimer(Timer::Kill, self.options.kill_after));
+    }
+
+    /// The one path for every way a match ends: record the reason, call self-stop once, and
+    /// wait for its answer, then for the platform's SIGTERM (at most `--self-stop-wait`).
     fn end_match(&mut self, reason: EndReason, out: &mut Vec<Action>) {
         self.end_match_after(reason, None, out);
     }
@@ -314,36 +411,46 @@ impl Machine {
         }
     }
 
+    /// Calls self-stop, once for the agent's life. The wait for the platform's SIGTERM
+    /// starts when the platform accepts it, not now: the retries may take minutes, and the
+    /// agent must not give up on them by itself.
     fn call_self_stop(&mut self, out: &mut Vec<Action>) {
         if self.self_stop == SelfStopProgress::NotCalled {
             self.self_stop = SelfStopProgress::InFlight;
             out.push(Action::CallSelfStop);
         }
-        out.push(Action::StartTimer(
-            Timer::SelfStopWait,
-            self.options.self_stop_wait,
-        ));
     }
 
-    /// The one path for every stop: the pre-stop hook, the stop signal, the kill timer.
+    /// The one path for every stop: the pre-stop hook, the stop signal, the kill timer (to
+    /// the game's group: the game, or what it left there). With the game and its group gone
+    /// and a self-stop in flight, only the kill timer: the agent waits for the self-stop's
+    /// answer within the grace period, then exits.
     fn stop(&mut self, cause: StopCause, signal: Signal, out: &mut Vec<Action>) {
         out.extend(MATCH_TIMERS.iter().map(|t| Action::CancelTimer(*t)));
         out.push(Action::CancelTimer(Timer::SelfStopWait));
-        let code = self.exited_code.unwrap_or(crate::exit_code::SUCCESS);
-        if !self.group_alive {
+        let kill_after = self.options.kill_after;
+        self.stop_signal_sent = Some(signal);
+        if !self.child_alive && !self.group_alive {
+            if self.self_stop == SelfStopProgress::InFlight {
+                out.push(Action::Note(format!(
+                    "stopping: {cause}; the game has exited and the self-stop is in flight: waiting for its answer, at most until the grace period ends"
+                )));
+                self.state = State::Stopping {
+                    cause,
+                    killed: false,
+                };
+                out.push(Action::StartTimer(Timer::Kill, kill_after));
+                return;
+            }
+            let code = self.exited_code.unwrap_or(crate::exit_code::SUCCESS);
             self.exit(code, out);
             return;
-        }
-        if !self.child_alive {
-            // Only what the game left in its group is stopped: exit once it is gone.
-            self.exit_when_group_gone = Some(code);
         }
         out.push(Action::Note(format!("stopping the game: {cause}")));
         self.state = State::Stopping {
             cause,
             killed: false,
         };
-        let kill_after = self.options.kill_after;
         if self.options.pre_stop_hook {
             self.signal_after_hook = Some(signal);
             out.push(Action::RunPreStopHook(kill_after));
@@ -353,35 +460,16 @@ impl Machine {
         out.push(Action::StartTimer(Timer::Kill, kill_after));
     }
 
-    /// The game has exited with `code`: exit with it once nothing is left in its group. What
-    /// the game left gets the stop signal and the grace period (what remains of it when a
-    /// stop is under way: its kill timer keeps running), then SIGKILL.
-    fn finish(&mut self, code: i32, out: &mut Vec<Action>) {
-        if !self.group_alive {
-            self.exit(code, out);
-            return;
-        }
-        self.exit_when_group_gone = Some(code);
-        if let State::Stopping { .. } = self.state {
-            return;
-        }
-        out.extend(MATCH_TIMERS.iter().map(|t| Action::CancelTimer(*t)));
-        out.push(Action::CancelTimer(Timer::SelfStopWait));
-        let cause = StopCause::LeftInGroup(code);
-        out.push(Action::Note(format!("stopping the game: {cause}")));
-        self.state = State::Stopping {
-            cause,
-            killed: false,
-        };
-        out.push(Action::SignalGroup(self.options.stop_signal));
-        out.push(Action::StartTimer(Timer::Kill, self.options.kill_after));
-    }
-
-    /// Exits with the game's `code`, remapped, unless a failed self-stop decided on 0.
+    /// Exits with the game's `code`, remapped, unless a failed self-stop decided on 0. The
+    /// agent's own code (a restart that could not start the game) is not remapped.
     fn exit(&mut self, code: i32, out: &mut Vec<Action>) {
-        let code = self
-            .exit_override
-            .unwrap_or_else(|| self.options.exit_code_map.apply(code));
+        let code = self.exit_override.unwrap_or_else(|| {
+            if self.exited_code_is_agents {
+                code
+            } else {
+                self.options.exit_code_map.apply(code)
+            }
+        });
         self.state = State::Exited(code);
         out.push(Action::Exit(code));
     }
