@@ -46,7 +46,7 @@ pub struct Spawned {
 /// Starts `argv` as the leader of a new process group, with an empty signal mask and every
 /// signal at its default disposition (an ignored signal would otherwise survive `exec`),
 /// stdin inherited, stdout/stderr inherited untouched or piped, and the agent's environment
-/// plus `extra_env`.
+/// without the variables named in `remove_env`, plus `extra_env`.
 /// When stdin is a terminal the new group is made its foreground group, so an interactive
 /// game still reads it (and gets Ctrl-C) as it would without the agent.
 ///
@@ -59,6 +59,7 @@ pub struct Spawned {
 pub fn spawn_in_own_group(
     argv: &[OsString],
     extra_env: &[(&str, String)],
+    remove_env: &[&str],
     output: Output,
 ) -> Result<Spawned, SpawnError> {
     let Some((program, args)) = argv.split_first() else {
@@ -67,6 +68,9 @@ pub fn spawn_in_own_group(
         });
     };
     let mut command = Command::new(program);
+    for name in remove_env {
+        command.env_remove(name);
+    }
     command
         .args(args)
         .envs(extra_env.iter().map(|(k, v)| (k, v)))

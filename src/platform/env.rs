@@ -44,8 +44,10 @@ pub const BEACON_PUBLIC_IP: &str = "ARBITRIUM_HOST_BEACON_PUBLIC_IP";
 pub const BEACON_PORT_UDP_EXTERNAL: &str = "ARBITRIUM_HOST_BEACON_PORT_UDP_EXTERNAL";
 pub const BEACON_PORT_TCP_EXTERNAL: &str = "ARBITRIUM_HOST_BEACON_PORT_TCP_EXTERNAL";
 
-/// Variables whose values are secrets: never shown, not even in a problem report.
-const SECRET_VARIABLES: &[&str] = &[DELETE_TOKEN, CONTEXT_TOKEN];
+/// The platform's tokens: never shown, not even in a problem report, and by default kept
+/// from the processes the agent starts.
+pub const TOKEN_VARIABLES: [&str; 2] = [DELETE_TOKEN, CONTEXT_TOKEN];
+const SECRET_VARIABLES: &[&str] = &TOKEN_VARIABLES;
 
 /// Longest value a problem report quotes; longer ones are cut (values may be 4 KB of JSON).
 const MAX_QUOTED: usize = 160;

@@ -60,6 +60,9 @@ pub struct Launch {
     pub command: Vec<OsString>,
     /// Variables added to the inherited environment (`EDGEGAP_AGENT_URL`, ...).
     pub extra_env: Vec<(&'static str, String)>,
+    /// Variables removed from the inherited environment (the platform's tokens, by default),
+    /// for the game and the pre-stop hook alike.
+    pub remove_env: Vec<&'static str>,
     /// `--end-on-log`: the game's output is piped through the agent and scanned.
     pub end_on_log: Option<regex_lite::Regex>,
     /// `--pre-stop`.
@@ -180,7 +183,12 @@ impl Driver {
         } else {
             Output::Inherit
         };
-        let spawned = os::spawn_in_own_group(&self.launch.command, &self.launch.extra_env, output)?;
+        let spawned = os::spawn_in_own_group(
+            &self.launch.command,
+            &self.launch.extra_env,
+            &self.launch.remove_env,
+            output,
+        )?;
         info!(pid = spawned.pid.as_raw(), command = ?self.launch.command, "game server started");
         for (fd, sink) in [
             (spawned.stdout, Sink::Stdout),
@@ -343,7 +351,12 @@ impl Driver {
             queue.push_back(Event::PreStopHookFinished);
             return;
         };
-        match os::spawn_in_own_group(&command, &self.launch.extra_env, Output::Piped) {
+        match os::spawn_in_own_group(
+            &command,
+            &self.launch.extra_env,
+            &self.launch.remove_env,
+            Output::Piped,
+        ) {
             Ok(spawned) => {
                 info!(
                     pid = spawned.pid.as_raw(),

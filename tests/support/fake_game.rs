@@ -19,6 +19,8 @@
 //!   --api-call M:PATH[:BODY]  after READY, call the agent's API at $EDGEGAP_AGENT_URL (with
 //!                          $EDGEGAP_AGENT_API_TOKEN as bearer token when set) and print
 //!                          `API M PATH -> STATUS BODY`; repeatable, in order
+//!   --api-calls-after FILE make the --api-call calls only once FILE exists (so a test can
+//!                          choose the moment)
 //!   --listen-tcp-env VAR   after --listen-delay-ms (default 0), accept TCP connections on
 //!                          127.0.0.1:$VAR (e.g. ARBITRIUM_PORT_GAME_INTERNAL) and print
 //!                          `LISTENING <port>`
@@ -64,6 +66,7 @@ struct Script {
     label: Option<String>,
     say: Vec<String>,
     api_calls: Vec<String>,
+    api_calls_after: Option<String>,
     listen_tcp_env: Option<String>,
     listen_delay_ms: u64,
 }
@@ -95,6 +98,7 @@ fn parse() -> Script {
             "--label" => script.label = Some(value()),
             "--say" => script.say.push(value()),
             "--api-call" => script.api_calls.push(value()),
+            "--api-calls-after" => script.api_calls_after = Some(value()),
             "--listen-tcp-env" => script.listen_tcp_env = Some(value()),
             "--listen-delay-ms" => script.listen_delay_ms = value().parse().unwrap(),
             other => panic!("fake-game: unknown flag {other}"),
@@ -245,6 +249,11 @@ fn main() {
         println!("{line}");
     }
     std::io::stdout().flush().unwrap();
+    if let Some(path) = &script.api_calls_after {
+        while !std::path::Path::new(path).exists() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
     for call in &script.api_calls {
         call_api(call);
     }
