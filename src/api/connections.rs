@@ -1,13 +1,16 @@
 //! The open connections of the API and which one gives way when there are too many.
 //!
-//! Every connection is registered with its client's address and its [`Activity`]: whether a
-//! request is being answered, and since when it has been waiting for its client (since it
-//! was accepted, or since its last answer). When the server is full (or out of file
-//! descriptors) it does not stop accepting: it closes one connection to make room, chosen by
-//! [`Registry::evict_one`] — among the connections that are not being answered, those of the
-//! client address holding the most connections, and of those the one that has waited longest
-//! for its client. A fresh request is therefore always taken at once, and the connections
-//! that give way are the ones doing least: idle, slow to send, or not reading their answers.
+//! Every connection is registered with its client's address and its [`Activity`]: since when
+//! it has been waiting for its client (since it was accepted, or since its last answer), and
+//! whether a request is in progress (for the answer deadline). When the server is full (or
+//! out of file descriptors) it does not stop accepting: it closes one connection to make
+//! room, chosen by [`Registry::evict_one`] — among the connections of the client address
+//! holding the most, the one that has waited longest for its client. A request in progress
+//! is not spared for being in progress: a body sent a byte a second is "in progress" too.
+//! Its age is what protects a real request: one made now (the game's match end) is the
+//! newest, and is answered within microseconds of its arrival. A fresh request is therefore
+//! always taken at once, and the connections that give way are the ones doing least: idle,
+//! slow to send, or not reading their answers.
 //!
 //! On loopback every local process is `127.0.0.1`, so "the client holding the most" is
 //! everyone, and age alone decides: the newest connections (the game's request of the moment)
@@ -192,7 +195,6 @@ impl Registry {
             let held_by_peer = open.per_peer.get(&entry.peer).copied().unwrap_or(0);
             Some(Candidate {
                 id,
-                answering: entry.activity.answering(),
                 held_by_peer,
                 waiting_since: entry.activity.waiting_since(),
             })
@@ -214,18 +216,16 @@ impl Registry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Candidate {
     id: u64,
-    answering: bool,
     held_by_peer: usize,
     waiting_since: u64,
 }
 
-/// Not being answered first; then the client address holding the most connections; then the
-/// longest wait (the earliest `waiting_since`); then the oldest id, so the choice is stable.
+/// The client address holding the most connections first; then the longest wait (the
+/// earliest `waiting_since`); then the oldest id, so the choice is stable.
 fn choose_victim(candidates: impl Iterator<Item = Candidate>) -> Option<u64> {
     candidates
         .max_by_key(|c| {
             (
-                !c.answering,
                 c.held_by_peer,
                 std::cmp::Reverse(c.waiting_since),
                 std::cmp::Reverse(c.id),
@@ -238,10 +238,9 @@ fn choose_victim(candidates: impl Iterator<Item = Candidate>) -> Option<u64> {
 mod tests {
     use super::*;
 
-    fn candidate(id: u64, answering: bool, held_by_peer: usize, waiting_since: u64) -> Candidate {
+    fn candidate(id: u64, held_by_peer: usize, waiting_since: u64) -> Candidate {
         Candidate {
             id,
-            answering,
             held_by_peer,
             waiting_since,
         }
@@ -251,9 +250,9 @@ mod tests {
     fn the_longest_waiting_connection_gives_way() {
         let victim = choose_victim(
             [
-                candidate(1, false, 3, 500),
-                candidate(2, false, 3, 100),
-                candidate(3, false, 3, 900),
+                candidate(1, 3, 500),
+                candidate(2, 3, 100),
+                candidate(3, 3, 900),
             ]
             .into_iter(),
         );
@@ -261,12 +260,9 @@ mod tests {
     }
 
     #[test]
-    fn a_connection_being_answered_is_closed_only_when_all_are() {
-        let victim =
-            choose_victim([candidate(1, true, 2, 0), candidate(2, false, 2, 800)].into_iter());
-        assert_eq!(victim, Some(2));
-        let victim = choose_victim([candidate(1, true, 1, 0)].into_iter());
-        assert_eq!(victim, Some(1));
+    fn ties_go_to_the_oldest_connection_and_none_is_no_choice() {
+        let victim = choose_victim([candidate(7, 2, 300), candidate(4, 2, 300)].into_iter());
+        assert_eq!(victim, Some(4));
         assert_eq!(choose_victim(std::iter::empty()), None);
     }
 
@@ -275,9 +271,9 @@ mod tests {
         // The game's old keep-alive connection (peer holding 1) outlives a flood's newer ones.
         let victim = choose_victim(
             [
-                candidate(1, false, 1, 0),
-                candidate(2, false, 1000, 700),
-                candidate(3, false, 1000, 600),
+                candidate(1, 1, 0),
+                candidate(2, 1000, 700),
+                candidate(3, 1000, 600),
             ]
             .into_iter(),
         );

@@ -76,8 +76,8 @@ where
     if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
         return Err(too_large());
     }
-    match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
+    match copy_body(Limited::new(body, MAX_BODY_BYTES)).await {
+        Ok(bytes) => Ok(bytes),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(e) if e.is::<BodyTimeout>() => {
             let mut response = error(StatusCode::REQUEST_TIMEOUT, "body timeout", e.to_string());
@@ -93,6 +93,20 @@ where
             format!("the request body could not be read: {e}"),
         )),
     }
+}
+
+/// Reads a body into one buffer of its own. Each chunk is copied and let go at once: a chunk
+/// kept (as `collect` keeps them) holds on to the whole read buffer it was cut from, so a
+/// body sent a byte at a time would pin kilobytes per byte.
+async fn copy_body<B: Body<Data = Bytes>>(body: B) -> Result<Bytes, B::Error> {
+    let mut body = std::pin::pin!(body);
+    let mut copied = Vec::new();
+    while let Some(frame) = body.as_mut().frame().await {
+        if let Ok(data) = frame?.into_data() {
+            copied.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(copied))
 }
 
 fn too_large() -> Response<ResponseBody> {

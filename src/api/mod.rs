@@ -41,10 +41,10 @@
 //!   and be at most 64 KiB (413);
 //! - a client must take its answer within 10 s (a connection waiting that long with no
 //!   request in progress is closed);
-//! - at most 1024 connections are open at once. At the cap (or when the agent is out of file
+//! - at most 512 connections are open at once. At the cap (or when the agent is out of file
 //!   descriptors) a new connection is still accepted at once, and one open connection is
-//!   closed to make room: one that is not being answered, of the client address holding the
-//!   most connections, the one that has waited longest for its client ([`connections`]).
+//!   closed to make room: of the client address holding the most connections, the one that
+//!   has waited longest for its client ([`connections`]).
 //!
 //! "Per client" is therefore per connection on loopback, where every local process is
 //! 127.0.0.1: each connection has the budgets above, and under a flood the newest
@@ -93,7 +93,7 @@ pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a client has to take its answer.
 pub const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most connections open at once.
-pub const MAX_CONNECTIONS: usize = 1024;
+pub const MAX_CONNECTIONS: usize = 512;
 /// The largest request head accepted, in bytes.
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 
