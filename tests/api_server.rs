@@ -385,3 +385,31 @@ fn the_default_address_gives_way_to_a_mapped_port_and_to_a_taken_one() {
     let given = runtime.block_on(api::bind_listen(ListenAddr::Given(addr), &[]));
     assert_eq!(given.err().map(|e| e.exit_code()), Some(64));
 }
+
+#[test]
+fn a_head_over_16_kib_is_refused_with_431() {
+    let server = Server::start(Duration::from_secs(5));
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let filler = "x".repeat(api::MAX_HEAD_BYTES);
+    let head = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Filler: {filler}\r\n\r\n");
+    // The server may stop reading (and close) before all of it is written.
+    let _ = stream.write_all(head.as_bytes());
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    // A head within the limit is served.
+    let filler = "x".repeat(api::MAX_HEAD_BYTES / 2);
+    let reply = http::call(
+        server.addr,
+        "GET",
+        "/healthz",
+        &[("X-Filler", &filler)],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(reply.status, 200);
+}
