@@ -388,6 +388,6 @@ fn main() {
                 mib(size_of(DUMB_INIT))
             ),
         ],
-        "agent ≤ 3 MiB",
+        "agent ≤ 4 MiB",
     );
 }

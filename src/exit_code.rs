@@ -2,8 +2,23 @@
 //!
 //! A game server's own code passes through unchanged (then `--exit-code-map` applies); the
 //! agent's own failures use the BSD `sysexits`/shell conventions below, so the platform's
-//! restart policy and a human reading `docker ps -a` can tell them apart. The README carries
-//! the same table; `tests/exit_codes.rs` checks each row against the real binary.
+//! restart policy and a human reading `docker ps -a` can tell them apart.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0..=255 | the game server's own exit code, passed through (then `--exit-code-map`) |
+//! | 64 | bad usage or configuration (including an `--api-addr` that cannot be bound); the game was not started (`self-stop`: no usable `ARBITRIUM_DELETE_URL`/`TOKEN`) |
+//! | 69 | `self-stop`: the platform could not be reached before the attempts or the deadline ran out |
+//! | 70 | internal error of the agent |
+//! | 77 | `self-stop`: the platform refused the request (401/403), not retried |
+//! | 124 | the game stopped sending heartbeats and was killed (the code `--on-exit` sees) |
+//! | 126 | the command cannot be executed (permission denied, not an executable) |
+//! | 127 | the command was not found |
+//! | 128+N | the game server died of signal N (e.g. 143 for SIGTERM) |
+//! | 137 | the game server was SIGKILLed after the grace period (128+9) |
+//!
+//! The README's "Exit codes" section carries the same table: `tests/docs_claims.rs` fails on
+//! any row, code or meaning that differs between the two or from the constants below.
 //!
 //! Also here: how a child process ended ([`ChildOutcome`]) and `--exit-code-map`
 //! ([`ExitCodeMap`]), the two steps from a game's end to the agent's code.
@@ -38,40 +53,6 @@ pub const NOT_FOUND: i32 = 127;
 pub const SIGNAL_BASE: i32 = 128;
 /// The child was killed with SIGKILL after the grace period (128 + 9).
 pub const KILLED_AFTER_GRACE: i32 = SIGNAL_BASE + 9;
-
-/// Every code above with its meaning, in the order the README lists them.
-pub const TABLE: &[(&str, &str)] = &[
-    (
-        "0..=255",
-        "the game server's own exit code, passed through (then `--exit-code-map`)",
-    ),
-    (
-        "64",
-        "bad usage or configuration (including an `--api-addr` that cannot be bound); the game was not started (`self-stop`: no usable ARBITRIUM_DELETE_URL/TOKEN)",
-    ),
-    (
-        "69",
-        "`self-stop`: the platform could not be reached before the attempts or the deadline ran out",
-    ),
-    ("70", "internal error of the agent"),
-    (
-        "77",
-        "`self-stop`: the platform refused the request (401/403), not retried",
-    ),
-    (
-        "126",
-        "the command cannot be executed (permission denied, not an executable)",
-    ),
-    ("127", "the command was not found"),
-    (
-        "128+N",
-        "the game server died of signal N (e.g. 143 for SIGTERM)",
-    ),
-    (
-        "137",
-        "the game server was SIGKILLed after the grace period (128+9)",
-    ),
-];
 
 /// How a process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

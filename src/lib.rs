@@ -9,7 +9,6 @@
 
 pub mod api;
 pub mod config;
-pub mod emulator;
 pub mod exit_code;
 pub mod lifecycle;
 pub mod logging;

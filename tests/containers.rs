@@ -1,8 +1,9 @@
 //! The agent as the entrypoint of real containers, on a real Docker engine (`--features
 //! container-tests`; `.ci/run` runs them and fails without an engine). Images are built from the
 //! host-built static binaries, FROM scratch or FROM a debootstrap'ed Debian (the stand-in for
-//! Unity/Unreal server images): `docker stop` and the grace period, `--restart on-failure` and
-//! the exit-code policy, zombie reaping as the container's PID 1.
+//! Unity/Unreal server images): `docker stop` and the grace period, `docker run` arguments
+//! adding to the example image's own, `--restart on-failure` and the exit-code policy, zombie
+//! reaping as the container's PID 1.
 //!
 //! Needs the release binaries and the example: `cargo build --release --features
 //! container-tests --bins --examples`, then `cargo test --release --features container-tests
@@ -91,6 +92,36 @@ fn docker_stop_reaches_the_example_game_which_saves_and_exits_0_in_time() {
     let text = std::fs::read_to_string(&saved).unwrap();
     let _ = std::fs::remove_file(&saved);
     assert!(text.contains("players=alice"), "{text}");
+}
+
+/// The image's ENTRYPOINT holds the game's fixed arguments, so `docker run <image> ARGS` adds
+/// ARGS to them: `--match-duration 5s` keeps the image's `--heartbeat 5s` (a CMD would have been
+/// replaced, and the heartbeats silently dropped).
+#[test]
+fn docker_run_arguments_add_to_the_example_games_own_and_keep_its_heartbeat() {
+    require_engine();
+    let image = Image::example_game();
+    let game = Container::run(
+        "run-args",
+        &[
+            "-e",
+            "EDGEGAP_AGENT_LOG=debug",
+            &image.name,
+            "--match-duration",
+            "5s",
+        ],
+    );
+    assert_eq!(
+        game.inspect("{{json .Path}} {{json .Args}}"),
+        r#""/edgegap-agent" ["--","/game/server","--port","7777","--heartbeat","5s","--match-duration","5s"]"#
+    );
+    // The agent hears the game's heartbeats, and the match ends after the 5 s asked for.
+    game.wait_logs("heartbeat from the game server", 1, SETTLE);
+    game.wait_logs("[game] MATCH OVER (the match time is up)", 1, SETTLE);
+    game.wait_exited(SETTLE);
+    let logs = game.logs();
+    assert_eq!(game.exit_code(), 0, "{logs}");
+    assert!(logs.contains("[game] SAVED"), "{logs}");
 }
 
 #[test]

@@ -357,22 +357,19 @@ fn the_platform_tokens_reach_the_game_only_with_the_opt_in() {
         "ARBITRIUM_DELETE_URL",
     ];
     let hook = print_tokens_hook();
-    let opt_ins: [(&str, Option<&str>, Option<(&str, &str)>); 3] = [
-        ("default", None, None),
-        ("flag", Some("--pass-platform-tokens"), None),
-        (
-            "variable",
-            None,
-            Some(("EDGEGAP_AGENT_PASS_PLATFORM_TOKENS", "true")),
-        ),
-    ];
-    for (how, flag, variable) in opt_ins {
+    for how in ["default", "flag", "variable"] {
         let mut command = agent_command();
         command.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
-        if let Some((name, value)) = variable {
-            command.env(name, value);
+        match how {
+            "flag" => {
+                command.arg("--pass-platform-tokens");
+            }
+            "variable" => {
+                command.env("EDGEGAP_AGENT_PASS_PLATFORM_TOKENS", "true");
+            }
+            _ => {}
         }
-        command.args(flag).args(["--pre-stop", &hook]);
+        command.args(["--pre-stop", &hook]);
         command.arg("--").arg(FAKE_GAME).args(game);
         let mut agent = Running::start(command);
         agent.wait_ready();

@@ -172,6 +172,60 @@ async fn bad_options_exit_64_naming_the_flag() {
     assert_eq!(fake.requests().len(), 0);
 }
 
+/// A bad CA file set by `EDGEGAP_AGENT_CA_FILE` is an error naming the variable as well as
+/// the flag, the path and what is wrong with it; set by the flag, only the flag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_ca_file_from_the_environment_names_the_variable() {
+    let fake = FakePlatform::start().await;
+    let from_variable = "(the value came from the environment variable EDGEGAP_AGENT_CA_FILE)";
+    let not_pem = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    for (path, problem) in [
+        (
+            "/nonexistent/ca.pem",
+            "cannot read it: No such file or directory",
+        ),
+        (not_pem, "expected PEM certificates (no certificate found)"),
+    ] {
+        let mut vars = platform_vars(&fake);
+        vars.push(("EDGEGAP_AGENT_CA_FILE", path.to_owned()));
+        let output = self_stop(&vars, &[]).await;
+        assert_eq!(output.status.code(), Some(64));
+        let text = stderr(&output);
+        assert!(
+            text.contains(&format!("--ca-file {path} {from_variable}: {problem}")),
+            "{text}"
+        );
+
+        // The flag wins over the variable, and the error is about the flag's value.
+        let output = self_stop(&vars, &[&format!("--ca-file={path}")]).await;
+        assert_eq!(output.status.code(), Some(64));
+        let text = stderr(&output);
+        assert!(
+            text.contains(&format!("--ca-file {path}: {problem}")),
+            "{text}"
+        );
+        assert!(!text.contains("EDGEGAP_AGENT_CA_FILE"), "{text}");
+    }
+    assert_eq!(fake.requests().len(), 0);
+
+    // Wrap mode: the same error, and the game never starts.
+    let output = Command::new(env!("CARGO_BIN_EXE_edgegap-agent"))
+        .env_clear()
+        .env("EDGEGAP_AGENT_CA_FILE", "/nonexistent/ca.pem")
+        .args(["--", "/bin/sh", "-c", "echo GAME-STARTED"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let text = stderr(&output);
+    assert!(
+        text.contains(&format!(
+            "--ca-file /nonexistent/ca.pem {from_variable}: cannot read it"
+        )),
+        "{text}"
+    );
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("GAME-STARTED"));
+}
+
 /// Wrap mode: malformed metadata is a warning naming the variable, and the game still runs.
 #[test]
 fn malformed_metadata_does_not_stop_the_game() {

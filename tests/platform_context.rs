@@ -1,6 +1,8 @@
 //! Fetching the deployment's context from a fake platform and merging it with the
 //! environment (the environment wins; the context fills what it lacks).
 
+#[path = "support/fake_dns.rs"]
+mod fake_dns;
 #[path = "support/fake_platform.rs"]
 mod fake_platform;
 #[path = "support/log_capture.rs"]
@@ -9,7 +11,6 @@ mod log_capture;
 use std::net::IpAddr;
 
 use edgegap_agent::platform::client::{build_client, build_client_with_resolver, HttpOptions};
-use edgegap_agent::platform::dns::{Resolver, Source};
 use edgegap_agent::platform::env::{
     CONTEXT_TOKEN, CONTEXT_URL, PORTS_MAPPING, PUBLIC_IP, REQUEST_ID,
 };
@@ -167,10 +168,7 @@ async fn the_platform_serves_the_merged_deployment_or_falls_back_to_the_env() {
 async fn host_names_resolve_through_the_agents_resolver() {
     let fake = FakePlatform::start().await;
     fake.set_default(Reply::Json(200, CONTEXT.to_owned()));
-    let resolver = Resolver::new(Source::Fixed {
-        hosts: vec![("platform.test".to_owned(), IpAddr::from([127, 0, 0, 1]))],
-        nameservers: vec![],
-    });
+    let resolver = fake_dns::resolver("context-by-name", "127.0.0.1 platform.test\n", None, 53);
     let client = build_client_with_resolver(&HttpOptions::default(), resolver).unwrap();
     let url = format!("http://platform.test:{}/v1/context/x/1", fake.addr.port())
         .parse()

@@ -1,16 +1,69 @@
 //! The agent's real self-stop against the emulator's platform: the emulator injects the
 //! `ARBITRIUM_*` environment, the game's clean exit ends the match, the agent sends the one
-//! DELETE with the injected token, and the emulator stops the deployment (SIGTERM). The game
-//! itself never sees the platform's tokens unless `--pass-platform-tokens` is given.
+//! DELETE with the injected token, and the emulator stops the deployment (SIGTERM). And the
+//! whole environment the real emulator injects parses in the agent's parser without a problem.
+//! The game itself never sees the platform's tokens unless `--pass-platform-tokens` is given.
 
 #[allow(dead_code)]
 #[path = "support/http.rs"]
 mod http;
 mod support;
 
+use edgegap_agent::platform::PlatformEnv;
 use serde_json::json;
 use support::emulator::Emu;
 use support::{AGENT, DEADLINE, FAKE_GAME};
+
+/// Every `ARBITRIUM_*` variable the real emulator gives a deployment parses in the agent's
+/// parser with no problem, and the typed values agree with the emulator's status response.
+#[test]
+fn the_emulators_whole_environment_parses_without_a_problem() {
+    let emu = Emu::start(&[]);
+    let ports = json!([
+        {"port": 7777, "protocol": "UDP", "name": "game-port"},
+        {"port": 8080, "protocol": "TCP", "name": "web"},
+        {"port": 9000, "protocol": "TCP/UDP", "name": "Voice_2"},
+    ]);
+    let command = [FAKE_GAME, "--print-env-prefix", "ARBITRIUM_"];
+    let app = emu.app_with_version(json!({ "command": command, "ports": ports }));
+    let id = emu.deploy(&app, json!({"tags": ["eu", "ranked", "a,b"]}));
+    emu.wait_log_line(&id, "ENV-END ARBITRIUM_");
+    let logs = emu.logs(&id)["logs"].as_str().unwrap().to_owned();
+    let variables: Vec<(String, String)> = logs
+        .lines()
+        .filter_map(|line| line.strip_prefix("ENV "))
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+    // The identity, the mapping, 3 x 3 per-port variables, location, tags, resources, and the
+    // two URLs with their tokens.
+    assert_eq!(variables.len(), 21, "{variables:?}");
+
+    let (env, problems) = PlatformEnv::from_iter(variables);
+    assert_eq!(problems, [], "the emulator's environment: {logs}");
+    let status = emu.status(&id);
+    assert_eq!(env.request_id.as_deref(), Some(id.as_str()));
+    assert_eq!(
+        env.public_ip.map(|ip| ip.to_string()),
+        status["public_ip"].as_str().map(str::to_owned)
+    );
+    assert_eq!(env.ports.len(), 3);
+    for (name, port) in &env.ports {
+        let served = &status["ports"][name];
+        assert_eq!(served["internal"], port.internal, "{name}");
+        assert_eq!(served["external"], port.external, "{name}");
+        assert_eq!(served["protocol"], port.protocol.as_str(), "{name}");
+    }
+    assert_eq!(env.tags, ["eu", "ranked", "a,b"]);
+    assert_eq!(
+        env.location.and_then(|l| l.city),
+        status["location"]["city"].as_str().map(str::to_owned)
+    );
+    assert!(env.delete_url.is_some() && env.delete_token.is_some());
+    assert!(env.context_url.is_some() && env.context_token.is_some());
+    emu.call("DELETE", &format!("/v1/stop/{id}"), None);
+    emu.wait_status(&id, "Status.TERMINATED", DEADLINE);
+}
 
 #[test]
 fn the_agent_stops_its_deployment_through_the_emulators_self_stop() {

@@ -1,16 +1,16 @@
 //! HTTPS to the platform: rustls with the embedded roots plus `--ca-file`, against a fake
 //! platform serving a certificate signed by a test CA.
 
+#[path = "support/fake_dns.rs"]
+mod fake_dns;
 #[path = "support/fake_platform.rs"]
 mod fake_platform;
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 use edgegap_agent::platform::client::{
     build_client, build_client_with_resolver, ClientError, HttpOptions,
 };
-use edgegap_agent::platform::dns::{Resolver, Source};
 use edgegap_agent::platform::{RetryPolicy, Secret, SelfStop, SelfStopOutcome, SelfStopTarget};
 use fake_platform::FakePlatform;
 use fake_platform::FixedJitter;
@@ -24,6 +24,7 @@ fn support(file: &str) -> PathBuf {
 fn with_ca() -> HttpOptions {
     HttpOptions {
         ca_file: Some(support("test_ca.pem")),
+        ..HttpOptions::default()
     }
 }
 
@@ -61,10 +62,7 @@ async fn https_with_the_extra_ca_works_by_ip_and_by_name() {
         }
     );
 
-    let resolver = Resolver::new(Source::Fixed {
-        hosts: vec![("platform.test".to_owned(), IpAddr::from([127, 0, 0, 1]))],
-        nameservers: vec![],
-    });
+    let resolver = fake_dns::resolver("tls-by-name", "127.0.0.1 platform.test\n", None, 53);
     let client = build_client_with_resolver(&with_ca(), resolver).unwrap();
     let url = format!(
         "https://platform.test:{}/v1/self/stop/a/b",
@@ -106,6 +104,7 @@ async fn without_the_extra_ca_the_certificate_is_refused() {
 fn a_ca_file_that_is_not_pem_is_refused_naming_the_file() {
     let options = HttpOptions {
         ca_file: Some(support("fake_platform.rs")),
+        ..HttpOptions::default()
     };
     let error = build_client(&options).unwrap_err();
     assert!(matches!(error, ClientError::BadCa { .. }), "{error:?}");

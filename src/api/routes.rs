@@ -205,7 +205,7 @@ async fn readyz(state: &ApiState) -> Response<ResponseBody> {
     };
     if ports.is_empty() {
         return not_ready(
-            "the game has not called POST /v1/ready, and no TCP port of the mapping has a check"
+            "the game has not called POST /v1/ready, and the port mapping has no TCP port to probe"
                 .into(),
         );
     }

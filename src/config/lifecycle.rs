@@ -26,6 +26,8 @@ pub struct LifecycleOptions {
     )]
     pub max_restarts: u32,
 
+    /// The sliding window --max-restarts counts restarts in: a restart older than this no
+    /// longer uses up the budget.
     #[arg(long, env = "EDGEGAP_AGENT_RESTART_WINDOW", default_value = "10m", value_parser = parse_duration, value_name = "DURATION")]
     pub restart_window: Duration,
 
@@ -33,6 +35,7 @@ pub struct LifecycleOptions {
     #[arg(long, env = "EDGEGAP_AGENT_RESTART_BACKOFF", default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
     pub restart_backoff: Duration,
 
+    /// Cap of the doubling --restart-backoff (at least --restart-backoff).
     #[arg(long, env = "EDGEGAP_AGENT_RESTART_BACKOFF_MAX", default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub restart_backoff_max: Duration,
 

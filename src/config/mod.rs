@@ -146,8 +146,9 @@ pub struct ApiOptions {
     #[arg(long, env = "EDGEGAP_AGENT_API_INSECURE_NO_TOKEN")]
     pub api_insecure_no_token: bool,
 
-    /// `GET /readyz` also reports ready once every TCP port of the port mapping that has a
-    /// check accepts connections on 127.0.0.1.
+    /// `GET /readyz` also reports ready once every TCP port of the port mapping (protocol TCP,
+    /// TCP/UDP, HTTP(S) or WS(S); UDP ports are not probed) accepts a connection on
+    /// 127.0.0.1 at its internal port.
     #[arg(long, env = "EDGEGAP_AGENT_READY_ON_PORTS")]
     pub ready_on_ports: bool,
 }
@@ -261,24 +262,30 @@ impl Cli {
         T: Into<OsString> + Clone,
     {
         let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-        let outcome = |error: clap::Error| match error.kind() {
+        let refuse = |error: clap::Error| match error.kind() {
             ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
                 ParseOutcome::Informational(error.render().to_string())
             }
             _ => ParseOutcome::Invalid(describe_with_source(&error, &args)),
         };
-        // As `Cli::try_parse_from`, keeping the matches to learn where a value came from.
-        let mut matches = Cli::command()
-            .try_get_matches_from(&args)
-            .map_err(outcome)?;
-        // Asked before the values are taken out of the matches.
-        let api_addr_given = !matches!(
+        let matches = Cli::command().try_get_matches_from(&args).map_err(refuse)?;
+        let mut cli = Cli::from_arg_matches(&matches).map_err(refuse)?;
+        // Errors about the CA file name the variable when the value came from it.
+        let platform_matches = match &mut cli.subcommand {
+            Some(Subcommand::SelfStop(command)) => matches
+                .subcommand_matches("self-stop")
+                .map(|m| (m, &mut command.platform)),
+            None => Some((&matches, &mut cli.platform)),
+        };
+        if let Some((m, platform)) = platform_matches {
+            platform.http.ca_file_from_env =
+                m.value_source("ca_file") == Some(ValueSource::EnvVariable);
+        }
+        // The default API address gives way when taken; one the user gave does not.
+        cli.api.api_addr_given = !matches!(
             matches.value_source("api_addr"),
             None | Some(ValueSource::DefaultValue)
         );
-        let mut cli = Cli::from_arg_matches_mut(&mut matches)
-            .map_err(|error| outcome(error.format(&mut Cli::command())))?;
-        cli.api.api_addr_given = api_addr_given;
         cli.validate().map_err(ParseOutcome::Invalid)?;
         Ok(cli)
     }

@@ -3,17 +3,18 @@
 //! Plain hyper HTTP/1.1 over tokio, one connection per attempt (a handful of calls per
 //! deployment need no pool). TLS is rustls (ring) with the embedded webpki roots, since the
 //! image has no CA bundle, plus the roots of `--ca-file` (for a local TLS platform in tests).
-//! Names resolve through [`super::dns::Resolver`], which needs no glibc NSS (the binary is
-//! static); IP literals are used as they are. This client never calls `getaddrinfo`, which
-//! keeps glibc's NSS, `dlopen` and iconv machinery out of the static binary. Redirects are
-//! not followed: the token is for the URL the platform gave and for no other.
+//! Names resolve through [`super::dns::Resolver`] (hickory, no glibc NSS: the binary is
+//! static) to every address, each tried in turn within the attempt; IP literals are used as
+//! they are. This client never calls `getaddrinfo`, which keeps glibc's NSS, `dlopen` and
+//! iconv machinery out of the static binary. Redirects are not followed: the token is for the
+//! URL the platform gave and for no other.
 //!
 //! [`call_with_retry`] runs one call under a [`RetryPolicy`] and logs every attempt with its
 //! number, its status or error class and the next delay. The token goes into the
 //! `authorization` header here, and this is the only place any [`Secret`] is exposed.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,21 +46,42 @@ const BODY_EXCERPT: usize = 200;
 #[derive(Debug, Clone, Default, Args)]
 pub struct HttpOptions {
     /// A PEM file of extra CA certificates to trust besides the embedded web roots.
+    // The names are CA_FILE_FLAG and CA_FILE_VARIABLE below (an attribute takes no const).
     #[arg(long, env = "EDGEGAP_AGENT_CA_FILE", value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
+    /// The value of `--ca-file` came from `EDGEGAP_AGENT_CA_FILE` (set by the parser), so
+    /// an error about the file names the variable too.
+    #[arg(skip)]
+    pub ca_file_from_env: bool,
 }
 
+/// Errors name the option as the user gave it: `--ca-file PATH`, and where the value came
+/// from the environment, the variable too (see [`ca_file_option`]).
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("--ca-file {path}: cannot read it: {source}")]
+    #[error("{option}: cannot read it: {source}")]
     ReadCa {
-        path: String,
+        option: String,
         source: std::io::Error,
     },
-    #[error("--ca-file {path}: expected PEM certificates ({detail})")]
-    BadCa { path: String, detail: String },
+    #[error("{option}: expected PEM certificates ({detail})")]
+    BadCa { option: String, detail: String },
     #[error("cannot set up TLS: {0}")]
     Tls(String),
+}
+
+const CA_FILE_FLAG: &str = "--ca-file";
+const CA_FILE_VARIABLE: &str = "EDGEGAP_AGENT_CA_FILE";
+
+/// `--ca-file PATH`, followed by the variable's name when the value came from
+/// `EDGEGAP_AGENT_CA_FILE`: a user who never typed `--ca-file` must learn which setting to fix.
+fn ca_file_option(path: &Path, from_env: bool) -> String {
+    let shown = format!("{CA_FILE_FLAG} {}", path.display());
+    if from_env {
+        format!("{shown} (the value came from the environment variable {CA_FILE_VARIABLE})")
+    } else {
+        shown
+    }
 }
 
 /// The client every platform call uses; cheap to clone.
@@ -89,13 +111,12 @@ pub fn build_client_with_resolver(
 ) -> Result<HttpClient, ClientError> {
     let mut roots = RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = &options.ca_file {
-        let shown = path.display().to_string();
         let pem = std::fs::read(path).map_err(|source| ClientError::ReadCa {
-            path: shown.clone(),
+            option: ca_file_option(path, options.ca_file_from_env),
             source,
         })?;
         let bad = |detail: String| ClientError::BadCa {
-            path: shown.clone(),
+            option: ca_file_option(path, options.ca_file_from_env),
             detail,
         };
         let mut added = 0;
@@ -154,7 +175,9 @@ pub async fn call_with_retry(
     loop {
         attempt += 1;
         let budget = policy.attempt_budget(start.elapsed());
-        let (failure, retry_after) = match tokio::time::timeout(budget, send(client, &call)).await {
+        let attempt_ends = Instant::now() + budget;
+        let sent = tokio::time::timeout(budget, send(client, &call, attempt_ends)).await;
+        let (failure, retry_after) = match sent {
             Ok(Ok((status, _, body))) if !is_retryable(status) => {
                 if status.is_success() {
                     info!(what, attempt, status = status.as_u16(), "platform answered");
@@ -227,10 +250,12 @@ fn excerpt(body: &[u8], token: &Secret) -> String {
     text
 }
 
-/// One attempt: connect, send, read the status and the body (at most [`MAX_BODY`]).
+/// One attempt, to be over by `attempt_ends`: resolve, connect, send, read the status and
+/// the body (at most [`MAX_BODY`]).
 async fn send(
     client: &HttpClient,
     call: &Call<'_>,
+    attempt_ends: Instant,
 ) -> Result<(StatusCode, HeaderMap, Vec<u8>), String> {
     let url = call.url;
     let https = url.scheme_str() == Some("https");
@@ -239,13 +264,14 @@ async fn send(
     let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
     let addresses = match bare_host.parse::<IpAddr>() {
         Ok(ip) => vec![ip],
+        // Half of the attempt at most: the other half is for connecting and the exchange.
         Err(_) => client
             .resolver
-            .lookup(bare_host)
+            .lookup(bare_host, time_left(attempt_ends) / 2)
             .await
             .map_err(|e| format!("dns error: {e}"))?,
     };
-    let stream = connect(&addresses, port).await?;
+    let stream = connect(call.what, &addresses, port, attempt_ends).await?;
     let mut token = HeaderValue::from_str(call.token.expose())
         .map_err(|_| "request error: the token is not a valid header value".to_owned())?;
     token.set_sensitive(true);
@@ -278,20 +304,42 @@ async fn send(
     exchange(TokioIo::new(stream), request).await
 }
 
-/// Tries each address in turn.
-async fn connect(addresses: &[IpAddr], port: u16) -> Result<TcpStream, String> {
-    let mut last = "no address to connect to".to_owned();
-    for ip in addresses {
+/// Tries each address in turn, each with a share of the attempt's remaining time (an equal
+/// share of it for each address still to try; the last one gets all of it), so that one
+/// address that black-holes connections cannot eat the attempt: the next is tried within it.
+async fn connect(
+    what: &'static str,
+    addresses: &[IpAddr],
+    port: u16,
+    attempt_ends: Instant,
+) -> Result<TcpStream, String> {
+    let mut failures = Vec::new();
+    for (index, ip) in addresses.iter().enumerate() {
         let address = SocketAddr::new(*ip, port);
-        match TcpStream::connect(address).await {
-            Ok(stream) => {
+        let still_to_try = u32::try_from(addresses.len() - index).unwrap_or(u32::MAX);
+        let share = time_left(attempt_ends) / still_to_try;
+        let failure = match tokio::time::timeout(share, TcpStream::connect(address)).await {
+            Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
                 return Ok(stream);
             }
-            Err(error) => last = format!("{address}: {error}"),
+            Ok(Err(error)) => error.to_string(),
+            Err(_) => format!("no connection within {}", show(share)),
+        };
+        // The last failure ends the attempt, whose error lists every address.
+        if still_to_try > 1 {
+            warn!(what, %address, error = %failure, "cannot connect; trying the next address");
         }
+        failures.push(format!("{address}: {failure}"));
     }
-    Err(format!("connect error: {last}"))
+    if failures.is_empty() {
+        failures.push("no address to connect to".to_owned());
+    }
+    Err(format!("connect error: {}", failures.join("; ")))
+}
+
+fn time_left(until: Instant) -> Duration {
+    until.saturating_duration_since(Instant::now())
 }
 
 /// HTTP/1.1 on one connection, driven in this task so that a timed-out attempt leaves

@@ -6,38 +6,15 @@
 //! ignored, so the agent keeps working when the platform adds some; a field of the wrong type
 //! makes the whole document malformed (reported, and the environment alone is served).
 
-use std::collections::BTreeMap;
-use std::net::IpAddr;
-
 use hyper::{Method, Uri};
-use serde::Deserialize;
 
 use super::client::{call_with_retry, Call, CallResult, HttpClient};
-use super::env::Location;
 use super::retry::{JitterSource, RetryPolicy};
 use super::secret::Secret;
 
-/// The parts of the context document the agent uses.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct Context {
-    pub request_id: Option<String>,
-    pub fqdn: Option<String>,
-    pub public_ip: Option<IpAddr>,
-    #[serde(default)]
-    pub ports: BTreeMap<String, ContextPort>,
-    pub location: Option<Location>,
-    pub tags: Option<Vec<String>>,
-}
-
-/// One port of the context document.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct ContextPort {
-    pub name: Option<String>,
-    pub internal: Option<u16>,
-    pub external: Option<u16>,
-    pub protocol: Option<String>,
-    pub link: Option<String>,
-}
+/// The context document (the fields the agent uses): the contract's shape, which the emulator
+/// serves.
+pub use edgegap_contract::Context;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContextError {
@@ -51,11 +28,9 @@ pub enum ContextError {
     Malformed(String),
 }
 
-impl Context {
-    /// Parses a context document.
-    pub fn parse(body: &[u8]) -> Result<Context, ContextError> {
-        serde_json::from_slice(body).map_err(|e| ContextError::Malformed(e.to_string()))
-    }
+/// Parses a context document.
+pub fn parse_context(body: &[u8]) -> Result<Context, ContextError> {
+    Context::from_json(body).map_err(|e| ContextError::Malformed(e.to_string()))
 }
 
 /// Fetches and parses the context document. `url` and `token` come from the environment
@@ -77,7 +52,7 @@ pub async fn fetch_context(
         token,
     };
     match call_with_retry(client, policy, jitter, call).await {
-        CallResult::Answered { status, body, .. } if status.is_success() => Context::parse(&body),
+        CallResult::Answered { status, body, .. } if status.is_success() => parse_context(&body),
         CallResult::Answered { status, .. } => Err(ContextError::Rejected {
             status: status.as_u16(),
         }),

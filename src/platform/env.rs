@@ -9,61 +9,38 @@
 //! subcommand without a delete URL or token) turns a problem into a fatal error.
 //!
 //! Simple typed values go through `envy` (one variable at a time, so that *all* bad variables
-//! are reported, not just the first); the JSON ones and the per-port variables are parsed by
-//! hand in [`super::ports`] and here.
+//! are reported, not just the first); the JSON ones and the per-port variables are read with
+//! the shapes and rules of `edgegap_contract` (shared with the emulator, which writes them) in
+//! [`super::ports`] and here.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
+use edgegap_contract::vars::{decode_tags, SECRETS};
 use hyper::Uri;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::ports::{self, Port};
 use super::secret::{Secret, REDACTED};
 
-/// Every variable name starts with this; none present at all means local mode.
-pub const PREFIX: &str = "ARBITRIUM_";
-
-pub const REQUEST_ID: &str = "ARBITRIUM_REQUEST_ID";
-pub const HOST_ID: &str = "ARBITRIUM_HOST_ID";
-pub const PUBLIC_IP: &str = "ARBITRIUM_PUBLIC_IP";
-pub const PORTS_MAPPING: &str = "ARBITRIUM_PORTS_MAPPING";
-pub const DEPLOYMENT_LOCATION: &str = "ARBITRIUM_DEPLOYMENT_LOCATION";
-pub const DEPLOYMENT_TAGS: &str = "ARBITRIUM_DEPLOYMENT_TAGS";
-pub const VCPU_UNITS: &str = "ARBITRIUM_DEPLOYMENT_VCPU_UNITS";
-pub const MEMORY_MB: &str = "ARBITRIUM_DEPLOYMENT_MEMORY_MB";
-pub const HOST_BASE_CLOCK_FREQUENCY: &str = "ARBITRIUM_HOST_BASE_CLOCK_FREQUENCY";
-pub const DELETE_URL: &str = "ARBITRIUM_DELETE_URL";
-pub const DELETE_TOKEN: &str = "ARBITRIUM_DELETE_TOKEN";
-pub const CONTEXT_URL: &str = "ARBITRIUM_CONTEXT_URL";
-pub const CONTEXT_TOKEN: &str = "ARBITRIUM_CONTEXT_TOKEN";
-pub const BEACON_ENABLED: &str = "ARBITRIUM_BEACON_ENABLED";
-pub const BEACON_PUBLIC_IP: &str = "ARBITRIUM_HOST_BEACON_PUBLIC_IP";
-pub const BEACON_PORT_UDP_EXTERNAL: &str = "ARBITRIUM_HOST_BEACON_PORT_UDP_EXTERNAL";
-pub const BEACON_PORT_TCP_EXTERNAL: &str = "ARBITRIUM_HOST_BEACON_PORT_TCP_EXTERNAL";
+// The names, the value formats and the location document are the contract's (shared with
+// the emulator, which writes them); this module reads them into typed values.
+pub use edgegap_contract::vars::{
+    BEACON_ENABLED, BEACON_PORT_TCP_EXTERNAL, BEACON_PORT_UDP_EXTERNAL, BEACON_PUBLIC_IP,
+    CONTEXT_TOKEN, CONTEXT_URL, DELETE_TOKEN, DELETE_URL, DEPLOYMENT_LOCATION, DEPLOYMENT_TAGS,
+    HOST_BASE_CLOCK_FREQUENCY, HOST_ID, MEMORY_MB, PORTS_MAPPING, PREFIX, PUBLIC_IP, REQUEST_ID,
+    VCPU_UNITS,
+};
+pub use edgegap_contract::Location;
 
 /// The platform's tokens: never shown, not even in a problem report, and by default kept
 /// from the processes the agent starts.
-pub const TOKEN_VARIABLES: [&str; 2] = [DELETE_TOKEN, CONTEXT_TOKEN];
-const SECRET_VARIABLES: &[&str] = &TOKEN_VARIABLES;
+pub const TOKEN_VARIABLES: [&str; 2] = SECRETS;
 
 /// Longest value a problem report quotes; longer ones are cut (values may be 4 KB of JSON).
 const MAX_QUOTED: usize = 160;
-
-/// Where the deployment runs, as `ARBITRIUM_DEPLOYMENT_LOCATION` (and the context) give it.
-/// Every field is optional and unknown fields are ignored, so a richer platform still parses.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Location {
-    pub city: Option<String>,
-    pub country: Option<String>,
-    pub continent: Option<String>,
-    pub administrative_division: Option<String>,
-    pub timezone: Option<String>,
-    pub latitude: Option<f64>,
-    pub longitude: Option<f64>,
-}
 
 /// The platform's environment, typed. A field is `None` (or empty) when its variable is
 /// absent or was malformed; [`PlatformEnv::from_iter`] says which.
@@ -123,7 +100,7 @@ impl fmt::Display for EnvProblem {
 }
 
 fn quote(variable: &str, value: &str) -> String {
-    if SECRET_VARIABLES.contains(&variable) {
+    if TOKEN_VARIABLES.contains(&variable) {
         return REDACTED.to_owned();
     }
     if value.chars().count() <= MAX_QUOTED {
@@ -288,28 +265,17 @@ impl<'a> Parser<'a> {
         Some(Secret::new(value))
     }
 
-    /// A JSON array of strings, or comma-separated words (the encoding is unconfirmed).
-    /// An empty value means no tags.
+    /// A JSON array of strings, or comma-separated words (the encoding is unconfirmed: the
+    /// contract reads both). An empty value means no tags.
     fn tags(&mut self, name: &str) -> Vec<String> {
-        let Some(value) = self.vars.get(name).map(|v| v.trim()) else {
+        let Some(value) = self.vars.get(name) else {
             return Vec::new();
         };
-        if value.starts_with('[') {
-            return match serde_json::from_str::<Vec<String>>(value) {
-                Ok(tags) => tags,
-                Err(error) => {
-                    let problem =
-                        format!("a JSON array of strings or comma-separated tags ({error})");
-                    self.problems.push(EnvProblem::new(name, value, problem));
-                    Vec::new()
-                }
-            };
-        }
-        value
-            .split(',')
-            .map(str::trim)
-            .filter(|tag| !tag.is_empty())
-            .map(str::to_owned)
-            .collect()
+        decode_tags(value).unwrap_or_else(|error| {
+            let problem = format!("a JSON array of strings or comma-separated tags ({error})");
+            self.problems
+                .push(EnvProblem::new(name, value.trim(), problem));
+            Vec::new()
+        })
     }
 }

@@ -4,11 +4,14 @@
 //! The JSON mapping is authoritative when it parses: it carries the real port names and the
 //! link. Each per-port variable that disagrees with it is reported (the mapping's value is
 //! kept). When the mapping is absent or malformed, the ports are rebuilt from the per-port
-//! variables, so the game still learns its ports. `<NAME>` is the port name upper-cased with
-//! `-` turned into `_` (the rule seen in user code; Edgegap does not document it).
+//! variables, so the game still learns its ports. The mapping's shape and the `<NAME>` rule
+//! (the port name upper-cased with `-` turned into `_`, seen in user code; Edgegap does not
+//! document it) are `edgegap_contract`'s, which the emulator writes with.
 
 use std::collections::BTreeMap;
 
+use edgegap_contract::ports::read_ports_mapping;
+use edgegap_contract::vars::{parse_port_var, port_env_name, PortField, PER_PORT_PREFIX};
 use serde::{Deserialize, Serialize};
 
 use super::env::{EnvProblem, PORTS_MAPPING};
@@ -30,38 +33,12 @@ pub struct Port {
     pub link: Option<String>,
 }
 
-/// One entry of the mapping's `ports` object; unknown fields (`proxy`, ...) are ignored.
-#[derive(Deserialize)]
-struct MappingEntry {
-    name: Option<String>,
-    internal: u16,
-    external: u16,
-    #[serde(default)]
-    protocol: Option<String>,
-    #[serde(default)]
-    tls_upgrade: Option<bool>,
-    #[serde(default)]
-    link: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Mapping {
-    ports: BTreeMap<String, serde_json::Value>,
-}
-
-/// The per-port variables of one `<NAME>`.
+/// The per-port variables of one `<NAME>`: (variable, value) of each field present.
 #[derive(Default)]
 struct Flattened {
     internal: Option<(String, String)>,
     external: Option<(String, String)>,
     protocol: Option<(String, String)>,
-}
-
-const PER_PORT_PREFIX: &str = "ARBITRIUM_PORT_";
-
-/// The name of a port as it appears in the per-port variables.
-pub fn env_name(port_name: &str) -> String {
-    port_name.to_ascii_uppercase().replace('-', "_")
 }
 
 /// Parses the ports from the `ARBITRIUM_*` variables, pushing every problem found.
@@ -92,8 +69,8 @@ fn parse_mapping(raw: &str, problems: &mut Vec<EnvProblem>) -> Option<BTreeMap<S
         ));
         return None;
     }
-    let mapping: Mapping = match serde_json::from_str(raw) {
-        Ok(mapping) => mapping,
+    let entries = match read_ports_mapping(raw) {
+        Ok(entries) => entries,
         Err(error) => {
             problems.push(EnvProblem::new(
                 PORTS_MAPPING,
@@ -104,26 +81,42 @@ fn parse_mapping(raw: &str, problems: &mut Vec<EnvProblem>) -> Option<BTreeMap<S
         }
     };
     let mut ports = BTreeMap::new();
-    for (key, value) in mapping.ports {
-        match serde_json::from_value::<MappingEntry>(value) {
-            Ok(entry) => {
-                let name = entry.name.unwrap_or_else(|| key.clone());
-                let port = Port {
-                    name: name.clone(),
-                    internal: entry.internal,
-                    external: entry.external,
-                    protocol: entry.protocol.unwrap_or_default(),
-                    tls_upgrade: entry.tls_upgrade,
-                    link: entry.link,
-                };
-                ports.insert(name, port);
+    for (key, entry) in entries {
+        let numbers = "whole-number \"internal\" and \"external\" ports (0..=65535)";
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(error) => {
+                problems.push(EnvProblem::new(
+                    PORTS_MAPPING,
+                    raw,
+                    format!("port {key:?} with {numbers} ({error})"),
+                ));
+                continue;
             }
-            Err(error) => problems.push(EnvProblem::new(
+        };
+        let (Some(internal), Some(external)) = (entry.internal, entry.external) else {
+            let missing = if entry.internal.is_none() {
+                "internal"
+            } else {
+                "external"
+            };
+            problems.push(EnvProblem::new(
                 PORTS_MAPPING,
                 raw,
-                format!("port {key:?} with whole-number \"internal\" and \"external\" ports (0..=65535) ({error})"),
-            )),
-        }
+                format!("port {key:?} with {numbers} (missing field `{missing}`)"),
+            ));
+            continue;
+        };
+        let name = entry.name.unwrap_or_else(|| key.clone());
+        let port = Port {
+            name: name.clone(),
+            internal,
+            external,
+            protocol: entry.protocol.unwrap_or_default(),
+            tls_upgrade: entry.tls_upgrade,
+            link: entry.link,
+        };
+        ports.insert(name, port);
     }
     Some(ports)
 }
@@ -131,17 +124,16 @@ fn parse_mapping(raw: &str, problems: &mut Vec<EnvProblem>) -> Option<BTreeMap<S
 fn collect_flattened(vars: &BTreeMap<String, String>) -> BTreeMap<String, Flattened> {
     let mut groups: BTreeMap<String, Flattened> = BTreeMap::new();
     for (name, value) in vars {
-        let Some(rest) = name.strip_prefix(PER_PORT_PREFIX) else {
+        let Some((port, field)) = parse_port_var(name) else {
             continue;
         };
-        let pair = Some((name.clone(), value.clone()));
-        if let Some(port) = rest.strip_suffix("_INTERNAL").filter(|p| !p.is_empty()) {
-            groups.entry(port.to_owned()).or_default().internal = pair;
-        } else if let Some(port) = rest.strip_suffix("_EXTERNAL").filter(|p| !p.is_empty()) {
-            groups.entry(port.to_owned()).or_default().external = pair;
-        } else if let Some(port) = rest.strip_suffix("_PROTOCOL").filter(|p| !p.is_empty()) {
-            groups.entry(port.to_owned()).or_default().protocol = pair;
-        }
+        let group = groups.entry(port.to_owned()).or_default();
+        let slot = match field {
+            PortField::Internal => &mut group.internal,
+            PortField::External => &mut group.external,
+            PortField::Protocol => &mut group.protocol,
+        };
+        *slot = Some((name.clone(), value.clone()));
     }
     groups
 }
@@ -176,7 +168,7 @@ fn cross_check(
     problems: &mut Vec<EnvProblem>,
 ) {
     for port in ports.values() {
-        let Some(group) = flattened.get(&env_name(&port.name)) else {
+        let Some(group) = flattened.get(&port_env_name(&port.name)) else {
             continue;
         };
         let context =
@@ -227,11 +219,13 @@ fn from_flattened(
             .and_then(|p| port_number(p, problems));
         let protocol = group.protocol.as_ref().and_then(|p| protocol(p, problems));
         let (Some(internal), Some(external)) = (internal, external) else {
-            for (suffix, present) in [("INTERNAL", &group.internal), ("EXTERNAL", &group.external)]
-            {
+            for (field, present) in [
+                (PortField::Internal, &group.internal),
+                (PortField::External, &group.external),
+            ] {
                 if present.is_none() {
                     problems.push(EnvProblem {
-                        variable: format!("{PER_PORT_PREFIX}{env_port}_{suffix}"),
+                        variable: format!("{PER_PORT_PREFIX}{env_port}_{}", field.suffix()),
                         value: "<unset>".to_owned(),
                         expected: "a port number, since other variables of this port are set"
                             .to_owned(),

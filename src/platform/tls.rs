@@ -1,5 +1,5 @@
 //! The TLS configuration of platform calls: rustls on *ring*, trimmed to what a client of
-//! the platform's HTTPS API needs, because the static agent must stay within 3 MiB.
+//! the platform's HTTPS API needs, because the static agent must stay within 4 MiB.
 //!
 //! rustls' stock ring provider links every suite and the private-key loaders (RSA, ECDSA and
 //! Ed25519 signing) whether used or not. This provider keeps the AES-GCM suites of TLS 1.3 and

@@ -3,6 +3,8 @@
 //! Flags (all optional; the last matching behaviour wins in the order listed):
 //!   --touch FILE           create FILE first (proves the game was started)
 //!   --print-env VAR        print `ENV VAR=<value>` (or `ENV VAR unset`)
+//!   --print-env-prefix P   print `ENV NAME=<value>` for every variable whose name starts
+//!                          with P, then `ENV-END P`
 //!   --record-signals FILE  append each received signal's name to FILE, one per line
 //!                          (`-`: print it on stdout at once)
 //!   --ignore-term          SIGTERM is recorded (if recording) and otherwise ignored
@@ -53,6 +55,7 @@ const RECORDED: [Signal; 7] = [
 struct Script {
     touch: Option<String>,
     print_env: Vec<String>,
+    print_env_prefix: Vec<String>,
     record: Option<String>,
     ignore_term: bool,
     on_term_exit: Option<i32>,
@@ -85,6 +88,7 @@ fn parse() -> Script {
         match flag.as_str() {
             "--touch" => script.touch = Some(value()),
             "--print-env" => script.print_env.push(value()),
+            "--print-env-prefix" => script.print_env_prefix.push(value()),
             "--record-signals" => script.record = Some(value()),
             "--ignore-term" => script.ignore_term = true,
             "--on-term-exit" => script.on_term_exit = Some(value().parse().unwrap()),
@@ -204,6 +208,16 @@ fn main() {
             Ok(value) => println!("ENV {var}={value}"),
             Err(_) => println!("ENV {var} unset"),
         }
+    }
+    for prefix in &script.print_env_prefix {
+        let mut vars: Vec<(String, String)> = std::env::vars()
+            .filter(|(name, _)| name.starts_with(prefix.as_str()))
+            .collect();
+        vars.sort();
+        for (name, value) in vars {
+            println!("ENV {name}={value}");
+        }
+        println!("ENV-END {prefix}");
     }
     if script.record.is_some() || script.ignore_term || script.on_term_exit.is_some() {
         handle_signals(script.clone());

@@ -6,25 +6,18 @@
 #[cfg(feature = "container-tests")]
 pub mod docker;
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-pub mod emulator;
-
-use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+
+// What the emulator's tests need too lives in the workspace's `test-support` crate; each
+// test target uses a part of it.
+#[allow(unused_imports)]
+pub use edgegap_test_support::{emulator, scratch_dir, wait_until, Running, DEADLINE};
 
 pub const AGENT: &str = env!("CARGO_BIN_EXE_edgegap-agent");
 pub const FAKE_GAME: &str = env!("CARGO_BIN_EXE_fake-game");
-
-/// A generous bound for things that should take milliseconds, so a loaded CI machine does
-/// not fail a correct agent; a broken agent still fails by timing out.
-pub const DEADLINE: Duration = Duration::from_secs(20);
 
 /// The example game server (examples/game_server.rs), built beside the agent: `cargo test`
 /// builds examples, but a run limited to one test target (`--test NAME`) does not.
@@ -85,191 +78,6 @@ pub fn start_with_api_env(
         .parse()
         .unwrap_or_else(|e| panic!("{url:?} is not http://IP:PORT: {e}"));
     (agent, addr)
-}
-
-/// A scratch directory unique to one test.
-pub fn scratch_dir(test: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("edgegap-agent-test-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// A started process whose stdout lines arrive on a channel and whose stderr is collected.
-pub struct Running {
-    pub child: Child,
-    stdout: Receiver<String>,
-    pub stdout_seen: Vec<String>,
-    stderr: Arc<Mutex<String>>,
-    stderr_closed: Arc<AtomicBool>,
-    pub started: Instant,
-}
-
-impl Running {
-    pub fn start(mut command: Command) -> Running {
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let started = Instant::now();
-        let mut child = command.spawn().expect("start the agent");
-        let (sender, stdout) = channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { return };
-                if sender.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err = child.stderr.take().unwrap();
-        let collected = stderr.clone();
-        let stderr_closed = Arc::new(AtomicBool::new(false));
-        let closed = stderr_closed.clone();
-        std::thread::spawn(move || {
-            let mut buffer = [0u8; 4096];
-            loop {
-                match err.read(&mut buffer) {
-                    Ok(0) | Err(_) => return closed.store(true, Ordering::SeqCst),
-                    Ok(n) => collected
-                        .lock()
-                        .unwrap()
-                        .push_str(&String::from_utf8_lossy(&buffer[..n])),
-                }
-            }
-        });
-        Running {
-            child,
-            stdout,
-            stdout_seen: Vec::new(),
-            stderr,
-            stderr_closed,
-            started,
-        }
-    }
-
-    pub fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.id() as i32)
-    }
-
-    pub fn signal(&self, signal: Signal) {
-        kill(self.pid(), signal).unwrap();
-    }
-
-    /// Waits for a stdout line that starts with `prefix` and returns it.
-    pub fn wait_line(&mut self, prefix: &str) -> String {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stdout.recv_timeout(left) {
-                Ok(line) => {
-                    self.stdout_seen.push(line.clone());
-                    if line.starts_with(prefix) {
-                        return line;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => panic!(
-                    "no stdout line starting with {prefix:?} within {DEADLINE:?}; stdout: {:?}; stderr:\n{}",
-                    self.stdout_seen,
-                    self.stderr()
-                ),
-                Err(RecvTimeoutError::Disconnected) => panic!(
-                    "stdout closed before a line starting with {prefix:?}; stdout: {:?}; stderr:\n{}",
-                    self.stdout_seen,
-                    self.stderr()
-                ),
-            }
-        }
-    }
-
-    /// Waits until a line starting with each of `prefixes` has been seen, in any order.
-    pub fn wait_lines(&mut self, prefixes: &[&str]) {
-        while let Some(missing) = prefixes
-            .iter()
-            .find(|p| !self.stdout_seen.iter().any(|l| l.starts_with(**p)))
-        {
-            self.wait_line(missing);
-        }
-    }
-
-    /// The pid in the fake game's `READY pid=N` line.
-    pub fn wait_ready(&mut self) -> Pid {
-        let line = self.wait_line("READY pid=");
-        Pid::from_raw(line["READY pid=".len()..].trim().parse().unwrap())
-    }
-
-    /// Every stdout line: those seen so far and the rest up to the end of the stream (call
-    /// it after the exit; bounded, since a leftover grandchild may hold the pipe open).
-    pub fn all_stdout(&mut self) -> String {
-        let deadline = Instant::now() + Duration::from_secs(2);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stdout.recv_timeout(left) {
-                Ok(line) => self.stdout_seen.push(line),
-                Err(_) => break,
-            }
-        }
-        self.stdout_seen.join("\n")
-    }
-
-    pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Waits for the process to exit and returns its status and the time since it started.
-    pub fn wait_exit(&mut self, within: Duration) -> (ExitStatus, Duration) {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let elapsed = self.started.elapsed();
-                // Let the reader take in the last of stderr (a leftover grandchild may hold
-                // the pipe open, so this is bounded rather than a join).
-                wait_until(Duration::from_secs(2), || {
-                    self.stderr_closed.load(Ordering::SeqCst)
-                });
-                return (status, elapsed);
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                panic!("did not exit within {within:?}; stderr:\n{}", self.stderr());
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    /// Waits for the exit and returns the exit code (panics if killed by a signal).
-    pub fn exit_code(&mut self) -> i32 {
-        let (status, _) = self.wait_exit(DEADLINE);
-        status
-            .code()
-            .unwrap_or_else(|| panic!("killed by a signal: {status:?}; stderr:\n{}", self.stderr()))
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Polls `condition` until it holds or `within` has passed; returns whether it held.
-pub fn wait_until(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// The lines of a file, or none if it does not exist yet.

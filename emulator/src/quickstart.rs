@@ -52,9 +52,14 @@ pub struct Cli {
     /// version's `command`, if any, overrides the image's CMD. Not for the quick start.
     #[arg(long)]
     pub docker: bool,
-    /// Report each port's external port as its internal port instead of allocating one.
+    /// Report each port's external port as its internal port instead of allocating one and
+    /// forwarding it (on 127.0.0.1) to the internal port.
     #[arg(long)]
     pub same_ports: bool,
+    /// How long a UDP client of a forwarded port may be silent (both ways) before its relay
+    /// socket is closed; its next datagram opens a new one.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    pub udp_idle_timeout: Duration,
     /// Quick start: the command to deploy, standing in for the version's image.
     #[arg(last = true)]
     pub command: Vec<String>,
@@ -94,6 +99,7 @@ pub async fn run(cli: Cli) -> i32 {
         api_token: api_token.clone(),
         minute: cli.max_duration_unit,
         same_ports: cli.same_ports,
+        udp_idle: cli.udp_idle_timeout,
         echo_output: !cli.command.is_empty(),
         docker: cli.docker,
     };

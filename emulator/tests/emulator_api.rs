@@ -1,11 +1,11 @@
 //! The emulator's API, black-box against the real binary: every route's status codes, bodies,
 //! pagination and validation errors, authorization, and hidden env values never returned.
 
-mod support;
-
+use edgegap_test_support::emulator::{request, unique, version_body, Emu, KEY};
+use edgegap_test_support::{fake_game, Running, DEADLINE};
 use serde_json::{json, Value};
-use support::emulator::{request, unique, version_body, Emu, KEY};
-use support::FAKE_GAME;
+
+const EMULATOR: &str = env!("CARGO_BIN_EXE_edgegap-emulator");
 
 #[test]
 fn a_missing_or_wrong_api_key_is_401_with_a_message() {
@@ -44,9 +44,9 @@ fn a_missing_or_wrong_api_key_is_401_with_a_message() {
 
 #[test]
 fn a_generated_key_is_printed_at_start() {
-    let mut command = std::process::Command::new(support::emulator::EMULATOR);
+    let mut command = std::process::Command::new(EMULATOR);
     command.args(["--listen", "127.0.0.1:0"]);
-    let mut process = support::Running::start(command);
+    let mut process = Running::start(command);
     let line = process.wait_line("edgegap-emulator listening on http://");
     let addr = line.rsplit("http://").next().unwrap().to_owned();
     let line = process.wait_line("edgegap-emulator API key: ");
@@ -181,7 +181,7 @@ fn lists_are_paginated_with_the_documented_object() {
 
     emu.create_app("versions");
     for i in 0..3 {
-        let body = version_body(&format!("v{i}"), &[FAKE_GAME]);
+        let body = version_body(&format!("v{i}"), &[fake_game()]);
         assert_eq!(
             emu.call("POST", "/v1/app/versions/version", Some(body))
                 .status,
@@ -200,7 +200,7 @@ fn lists_are_paginated_with_the_documented_object() {
 fn versions_are_created_read_updated_listed_and_deleted() {
     let emu = Emu::start(&[]);
     emu.create_app("game");
-    let mut body = version_body("1.0", &[FAKE_GAME]);
+    let mut body = version_body("1.0", &[fake_game()]);
     body["ports"] =
         json!([{"port": 7777, "protocol": "udp", "name": "gameport", "to_check": false}]);
     body["envs"] = json!([{"key": "MODE", "value": "ranked", "is_hidden": false}]);
@@ -284,7 +284,7 @@ fn versions_are_created_read_updated_listed_and_deleted() {
 fn deleting_an_app_deletes_its_versions() {
     let emu = Emu::start(&[]);
     emu.create_app("doomed");
-    let body = version_body("v", &[FAKE_GAME]);
+    let body = version_body("v", &[fake_game()]);
     assert_eq!(
         emu.call("POST", "/v1/app/doomed/version", Some(body))
             .status,
@@ -340,7 +340,7 @@ fn version_validation_follows_the_documented_ranges() {
         ("command", json!("not a list"), "command"),
     ];
     for (field, value, named) in cases {
-        let mut body = version_body("v", &[FAKE_GAME]);
+        let mut body = version_body("v", &[fake_game()]);
         body[field] = value.clone();
         let resp = emu.call("POST", "/v1/app/checked/version", Some(body));
         assert_eq!(resp.status, 400, "{field} = {value}");
@@ -350,7 +350,7 @@ fn version_validation_follows_the_documented_ranges() {
             resp.body
         );
     }
-    let mut body = version_body("edge", &[FAKE_GAME]);
+    let mut body = version_body("edge", &[fake_game()]);
     body["envs"] = json!([{"key": "MAX", "value": "x".repeat(4096)}]);
     body["termination_grace_period_seconds"] = json!(3600);
     body["max_duration"] = json!(-1);
@@ -367,7 +367,7 @@ fn hidden_env_values_are_never_returned() {
     let emu = Emu::start(&[]);
     emu.create_app("secretive");
     let secret = "s3cr3t-value-never-shown";
-    let mut body = version_body("v", &[FAKE_GAME, "--print-env", "API_SECRET"]);
+    let mut body = version_body("v", &[fake_game(), "--print-env", "API_SECRET"]);
     body["envs"] = json!([
         {"key": "API_SECRET", "value": secret, "is_hidden": true},
         {"key": "PLAIN", "value": "visible", "is_hidden": false}
@@ -500,7 +500,7 @@ fn a_deployment_answers_with_the_request_and_lists_with_pagination() {
         .json();
     assert_eq!(list["data"][0]["request_id"], other.as_str());
 
-    let status = emu.wait_status(id, "Status.READY", support::DEADLINE);
+    let status = emu.wait_status(id, "Status.READY", DEADLINE);
     for field in [
         "request_id",
         "fqdn",

@@ -12,9 +12,9 @@ use tokio::sync::watch;
 
 use super::deployment::Runner;
 use super::http::{ok, paginate, same, ApiError, Reply, Req};
-use super::store::{location, Deployment, LogRing, Status, FQDN};
+use super::store::{location_json, Deployment, LogRing, Status, FQDN};
 use super::validate::{self, required_str};
-use super::{deployment, random_hex, Emulator};
+use super::{deployment, forward, random_hex, Emulator};
 
 fn internal(error: std::io::Error) -> ApiError {
     ApiError::new(
@@ -113,8 +113,6 @@ pub async fn deploy(emulator: &Arc<Emulator>, req: &Req) -> Reply {
         };
         (version.spec.clone(), runner)
     };
-    let ports =
-        deployment::allocate_ports(&spec.ports, emulator.settings.same_ports).map_err(internal)?;
     let (stop, stop_rx) = watch::channel(false);
     let mut store = emulator.lock();
     let request_id = loop {
@@ -123,6 +121,14 @@ pub async fn deploy(emulator: &Arc<Emulator>, req: &Req) -> Reply {
             break id;
         }
     };
+    let settings = &emulator.settings;
+    let (ports, forwarding) = forward::open(
+        &request_id,
+        &spec.ports,
+        settings.same_ports,
+        settings.udp_idle,
+    )
+    .map_err(internal)?;
     store.next_seq += 1;
     let [webhook_on_ready, webhook_on_error, webhook_on_terminated] = hooks;
     let record = Deployment {
@@ -154,11 +160,11 @@ pub async fn deploy(emulator: &Arc<Emulator>, req: &Req) -> Reply {
         webhook_on_error,
         webhook_on_terminated,
     };
-    let launch = deployment::launch(emulator, &record, runner, &extra_env, stop_rx);
+    let launch = deployment::launch(emulator, &record, runner, &extra_env, stop_rx, forwarding);
     store.deployments.insert(request_id.clone(), record);
     drop(store);
     tokio::spawn(deployment::run(emulator.clone(), launch));
-    let here = location();
+    let here = location_json();
     Ok((
         StatusCode::ACCEPTED,
         json!({
@@ -337,7 +343,7 @@ fn exit_message(code: i32) -> String {
 }
 
 pub fn locations() -> Reply {
-    let mut here = location();
+    let mut here = location_json();
     if let Value::Object(map) = &mut here {
         map.insert("type".into(), json!("local"));
     }

@@ -1,16 +1,18 @@
 //! What a deployment's process is given, exactly as the contract documents it: the version's
 //! `envs`, the deployment's `environment_variables`, then the `ARBITRIUM_*` variables (request
 //! id, public IP, host, ports mapping and per-port variables, location, tags, resources, the
-//! delete and context URLs with their tokens), and the external ports allocated locally.
+//! delete and context URLs with their tokens), with the external ports `forward.rs` bound.
 
-use std::net::{Ipv4Addr, TcpListener, UdpSocket};
-
-use serde_json::json;
+use edgegap_contract::{context_path, self_stop_path, InjectedEnv};
 use tokio::sync::watch;
 
+use super::forward::Forwarding;
 use super::store::{location, DeployedPort, Deployment, PUBLIC_IP};
-use super::validate::{EnvVar, Port, VersionSpec};
+use super::validate::{EnvVar, VersionSpec};
 use super::Emulator;
+
+/// `ARBITRIUM_HOST_ID`: the host a deployment runs on.
+const HOST_ID: &str = "local-emulator";
 
 /// What runs a deployment: a command on this machine, or (`--docker`) the version's image.
 pub enum Runner {
@@ -33,92 +35,45 @@ pub struct Launch {
     pub(super) spec: VersionSpec,
     pub(super) ports: Vec<DeployedPort>,
     pub(super) stop: watch::Receiver<bool>,
-}
-
-/// Picks each port's external port: a free local one, or the internal one (`--same-ports`).
-pub fn allocate_ports(ports: &[Port], same_ports: bool) -> std::io::Result<Vec<DeployedPort>> {
-    ports
-        .iter()
-        .map(|port| {
-            let external = if same_ports {
-                port.port
-            } else if port.protocol == "UDP" {
-                UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?
-                    .local_addr()?
-                    .port()
-            } else {
-                TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-                    .local_addr()?
-                    .port()
-            };
-            Ok(DeployedPort {
-                port: port.clone(),
-                external,
-            })
-        })
-        .collect()
-}
-
-/// `gameport` → `GAMEPORT`, `my-port` → `MY_PORT`.
-pub fn env_name(port_name: &str) -> String {
-    port_name.to_uppercase().replace('-', "_")
+    /// The external ports' forwarding, stopped when the deployment ends.
+    pub(super) forwarding: Forwarding,
 }
 
 /// The environment exactly as the contract documents it, after the version's and the
-/// deployment's own variables.
+/// deployment's own variables: the `ARBITRIUM_*` variables are written by the contract crate
+/// (`edgegap_contract::InjectedEnv`) that the agent's parser reads with.
 pub fn launch(
     emulator: &Emulator,
     d: &Deployment,
     runner: Runner,
     extra: &[EnvVar],
     stop: watch::Receiver<bool>,
+    forwarding: Forwarding,
 ) -> Launch {
     let mut env: Vec<(String, String)> = Vec::new();
     for var in d.spec.envs.iter().chain(extra) {
         env.push((var.key.clone(), var.value.clone()));
     }
     let base = super::http::base_url(emulator.addr);
-    let mapping = json!({ "ports": d.ports_json() });
-    let mut add = |key: &str, value: String| env.push((key.to_owned(), value));
-    add("ARBITRIUM_REQUEST_ID", d.request_id.clone());
-    add("ARBITRIUM_PUBLIC_IP", PUBLIC_IP.to_owned());
-    add("ARBITRIUM_HOST_ID", "local-emulator".to_owned());
-    add("ARBITRIUM_PORTS_MAPPING", mapping.to_string());
-    for port in &d.ports {
-        let name = env_name(&port.port.name);
-        add(
-            &format!("ARBITRIUM_PORT_{name}_INTERNAL"),
-            port.port.port.to_string(),
-        );
-        add(
-            &format!("ARBITRIUM_PORT_{name}_EXTERNAL"),
-            port.external.to_string(),
-        );
-        add(
-            &format!("ARBITRIUM_PORT_{name}_PROTOCOL"),
-            port.port.protocol.clone(),
-        );
-    }
-    add("ARBITRIUM_DEPLOYMENT_LOCATION", location().to_string());
-    add("ARBITRIUM_DEPLOYMENT_TAGS", d.tags.join(","));
-    add(
-        "ARBITRIUM_DEPLOYMENT_VCPU_UNITS",
-        d.spec.req_cpu.to_string(),
-    );
-    add(
-        "ARBITRIUM_DEPLOYMENT_MEMORY_MB",
-        d.spec.req_memory.to_string(),
-    );
-    add(
-        "ARBITRIUM_DELETE_URL",
-        format!("{base}/v1/self/stop/{}/{}", d.request_id, d.access_point_id),
-    );
-    add("ARBITRIUM_DELETE_TOKEN", d.delete_token.clone());
-    add(
-        "ARBITRIUM_CONTEXT_URL",
-        format!("{base}/v1/context/{}/{}", d.request_id, d.context_number),
-    );
-    add("ARBITRIUM_CONTEXT_TOKEN", d.context_token.clone());
+    let injected = InjectedEnv {
+        request_id: d.request_id.clone(),
+        public_ip: PUBLIC_IP,
+        host_id: HOST_ID.to_owned(),
+        ports: d.ports_mapping(),
+        location: location(),
+        tags: d.tags.clone(),
+        // Validated as 1..=u32::MAX (`req_cpu`, `req_memory`).
+        vcpu_units: u32::try_from(d.spec.req_cpu).unwrap_or(u32::MAX),
+        memory_mb: u64::try_from(d.spec.req_memory).unwrap_or_default(),
+        delete_url: format!(
+            "{base}{}",
+            self_stop_path(&d.request_id, &d.access_point_id)
+        ),
+        delete_token: d.delete_token.clone(),
+        context_url: format!("{base}{}", context_path(&d.request_id, d.context_number)),
+        context_token: d.context_token.clone(),
+    };
+    env.extend(injected.variables());
     let (command, container) = match runner {
         Runner::Process(command) => (command, None),
         Runner::Docker { image, args } => {
@@ -151,17 +106,6 @@ pub fn launch(
         spec: d.spec.clone(),
         ports: d.ports.clone(),
         stop,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::env_name;
-
-    #[test]
-    fn port_names_become_variable_names() {
-        assert_eq!(env_name("gameport"), "GAMEPORT");
-        assert_eq!(env_name("game-port"), "GAME_PORT");
-        assert_eq!(env_name("Web_2"), "WEB_2");
+        forwarding,
     }
 }

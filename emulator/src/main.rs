@@ -1,10 +1,10 @@
-//! `edgegap-emulator`: the Edgegap platform, locally (see `edgegap_agent::emulator`).
+//! `edgegap-emulator`: the Edgegap platform, locally (see the library's doc, `lib.rs`).
 //! Reads like a runbook: parse the command line, start a runtime, run, exit with its code.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use edgegap_agent::emulator::quickstart::{self, Cli};
+use edgegap_emulator::quickstart::{self, Cli};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

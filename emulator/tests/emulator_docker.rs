@@ -2,15 +2,13 @@
 //! the container's PID 1 (a `FROM scratch` image of the static binary, built here). Needs a
 //! Docker engine: built only with the `container-tests` feature, which `.ci/run` turns on.
 
-mod support;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use edgegap_test_support::emulator::{request, Emu};
+use edgegap_test_support::{fake_game, scratch_dir, DEADLINE};
 use serde_json::json;
-use support::emulator::{request, Emu};
-use support::{scratch_dir, DEADLINE, FAKE_GAME};
 
 fn docker(args: &[&str]) -> bool {
     Command::new("docker")
@@ -24,7 +22,7 @@ fn docker(args: &[&str]) -> bool {
 /// Builds `edgegap-emulator-test-game:<tag>` from the fake game.
 fn fake_game_image(dir: &Path, tag: &str) -> String {
     assert!(docker(&["info"]), "no Docker engine answers `docker info`");
-    std::fs::copy(FAKE_GAME, dir.join("fake-game")).unwrap();
+    std::fs::copy(fake_game(), dir.join("fake-game")).unwrap();
     std::fs::write(
         dir.join("Dockerfile"),
         "FROM scratch\nCOPY fake-game /fake-game\nENTRYPOINT [\"/fake-game\"]\n",

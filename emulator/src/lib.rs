@@ -1,7 +1,9 @@
 //! `edgegap-emulator`, library part: a local stand-in for the Edgegap platform API, so a game
 //! server's whole life (deploy, readiness, self-stop, SIGTERM, grace, SIGKILL, restart policy,
-//! max duration) runs on a laptop without an account. Only `src/bin/edgegap-emulator.rs` uses
-//! this module; the agent binary never references it, so it carries none of it.
+//! max duration) runs on a laptop without an account. A workspace member of its own: the
+//! agent's package does not depend on it, so the shipped agent carries none of it. What it
+//! shares with the agent (the `ARBITRIUM_*` names and formats, the context document) comes
+//! from `edgegap-contract`.
 //!
 //! # Routes
 //!
@@ -58,11 +60,19 @@
 //!   credentials (`private_username`/`private_token`) are stored but not used to pull.
 //! - Defaults: `termination_grace_period_seconds` 5, `restart_policy` always, `max_duration`
 //!   1440 (-1 or 0: no limit), port `name` = the port number.
-//! - External ports: a free local port per named port (not forwarded: the game binds its
-//!   internal port, as on the platform, so a game that confuses the two is caught locally);
-//!   `--same-ports` reports external = internal instead. `link` is `localhost:<external>`.
-//! - `ARBITRIUM_DEPLOYMENT_TAGS` is comma-separated. The process gets only `PATH` and `HOME`
-//!   from the emulator's environment, then the version's `envs`, the deployment's
+//! - External ports: a free port on 127.0.0.1 per named port, bound from deploy until the
+//!   deployment is over (released before it reads TERMINATED or ERROR) and forwarded to
+//!   `127.0.0.1:<internal>` as the platform forwards external to internal: TCP spliced both
+//!   ways, UDP relayed with one upstream socket per client address closed after
+//!   `--udp-idle-timeout` (default 60 s) of silence, `TCP/UDP` both on one number (see
+//!   `forward.rs`). So the join address `127.0.0.1:<external>` works, while the game still
+//!   binds its internal port and a game that confuses the two is caught. `--same-ports`
+//!   reports external = internal and forwards nothing. `link` is `localhost:<external>`.
+//! - The `ARBITRIUM_*` variables, the PORT objects, the location and the context document
+//!   are written with `edgegap_contract`, which the agent reads with.
+//!   `ARBITRIUM_DEPLOYMENT_TAGS` is comma-separated (a JSON array when commas cannot carry
+//!   the tags, e.g. one holds a comma). The process gets only `PATH` and `HOME` from the
+//!   emulator's environment, then the version's `envs`, the deployment's
 //!   `environment_variables`, then the `ARBITRIUM_*` variables.
 //! - READY once every `to_check` port that is not UDP accepts a TCP connection on
 //!   127.0.0.1:internal (probed every 100 ms); at once when there is none. The status stays
@@ -71,11 +81,18 @@
 //! - `always` and `on_failure` restart after 100 ms. One `max_duration` minute lasts
 //!   `--max-duration-unit` (default 60 s; a testing knob).
 
+#![deny(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 mod apps;
 mod bulk;
 pub mod deployment;
 mod deployments;
 mod environment;
+pub mod forward;
 pub mod http;
 pub mod quickstart;
 pub mod store;
@@ -98,8 +115,10 @@ pub struct Settings {
     pub api_token: String,
     /// How long one `max_duration` minute lasts.
     pub minute: Duration,
-    /// Report external port = internal port instead of allocating one.
+    /// Report external port = internal port instead of allocating (and forwarding) one.
     pub same_ports: bool,
+    /// How long a UDP client may be silent before its relay socket is closed.
+    pub udp_idle: Duration,
     /// Echo every deployment's output on the emulator's own stdout/stderr.
     pub echo_output: bool,
     /// Run each version's image with the Docker CLI instead of its `command`.

@@ -18,7 +18,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tokio::time::{sleep, timeout, Instant};
 
-pub use super::environment::{allocate_ports, launch, Launch, Runner};
+pub use super::environment::{launch, Launch, Runner};
 use super::store::{DeployedPort, Deployment, Status};
 use super::{say, webhook, Emulator};
 
@@ -75,21 +75,28 @@ enum Ended {
     MaxDuration,
 }
 
-/// Runs the deployment to its end (TERMINATED or ERROR).
+/// Runs the deployment to its end (TERMINATED or ERROR); its external ports are released
+/// before the final status is set, so a client that sees it sees them gone.
 pub async fn run(emulator: Arc<Emulator>, mut launch: Launch) {
+    let (status, detail) = live(&emulator, &mut launch).await;
+    launch.forwarding.stop().await;
+    finish(&emulator, &launch.request_id, status, detail);
+}
+
+/// The deployment's process life, restarts included; returns how it ended.
+async fn live(emulator: &Arc<Emulator>, launch: &mut Launch) -> (Status, Option<String>) {
     let id = launch.request_id.clone();
-    let deadline = max_duration_deadline(&emulator, launch.spec.max_duration);
-    update(&emulator, &id, |d| d.set_status(Status::Deploying));
+    let deadline = max_duration_deadline(emulator, launch.spec.max_duration);
+    update(emulator, &id, |d| d.set_status(Status::Deploying));
     let mut probing = false;
     loop {
-        let mut child = match spawn(&emulator, &launch) {
+        let mut child = match spawn(emulator, launch) {
             Ok(child) => child,
             Err(error) => {
                 let program = launch.command.first().map_or("", String::as_str);
                 let detail = format!("cannot start {program:?}: {error}");
                 say(&format!("deployment {id}: {detail}"));
-                finish(&emulator, &id, Status::Error, Some(detail));
-                return;
+                return (Status::Error, Some(detail));
             }
         };
         let pid = child.id();
@@ -110,44 +117,37 @@ pub async fn run(emulator: Arc<Emulator>, mut launch: Launch) {
             Ended::Exited(code) => code,
             Ended::Stop | Ended::MaxDuration => {
                 if let Ended::MaxDuration = ended {
-                    update(&emulator, &id, |d| {
-                        d.event(json!({"event": "max_duration"}))
-                    });
+                    update(emulator, &id, |d| d.event(json!({"event": "max_duration"})));
                 }
                 let grace = Duration::from_secs(launch.spec.termination_grace_period_seconds);
                 let code =
-                    stop_sequence(&emulator, &id, &mut child, pid, &launch.container, grace).await;
-                record_exit(&emulator, &id, code);
-                finish(&emulator, &id, Status::Terminated, None);
-                return;
+                    stop_sequence(emulator, &id, &mut child, pid, &launch.container, grace).await;
+                record_exit(emulator, &id, code);
+                return (Status::Terminated, None);
             }
         };
         // What a container's end does to anything left in it.
         signal_group(pid, Signal::SIGKILL);
-        record_exit(&emulator, &id, code);
+        record_exit(emulator, &id, code);
         if launch.container.is_some() && code == DOCKER_RUN_FAILED {
             let detail = "docker run failed (exit 125): see the container logs".to_owned();
-            finish(&emulator, &id, Status::Error, Some(detail));
-            return;
+            return (Status::Error, Some(detail));
         }
         if *launch.stop.borrow() || !launch.spec.restart_policy.restarts(code) {
-            finish(&emulator, &id, Status::Terminated, None);
-            return;
+            return (Status::Terminated, None);
         }
-        update(&emulator, &id, |d| {
+        update(emulator, &id, |d| {
             d.restart_count += 1;
             d.event(json!({"event": "restart", "after_exit_code": code}));
         });
         tokio::select! {
             _ = sleep(RESTART_DELAY) => {}
             _ = stop_requested(&mut launch.stop) => {
-                finish(&emulator, &id, Status::Terminated, None);
-                return;
+                return (Status::Terminated, None);
             }
             _ = until(deadline) => {
-                update(&emulator, &id, |d| d.event(json!({"event": "max_duration"})));
-                finish(&emulator, &id, Status::Terminated, None);
-                return;
+                update(emulator, &id, |d| d.event(json!({"event": "max_duration"})));
+                return (Status::Terminated, None);
             }
         }
     }

@@ -1,6 +1,6 @@
-//! Helpers for the emulator's black-box tests: start the real `edgegap-emulator` on
-//! `127.0.0.1:0`, talk to it with a tiny raw HTTP/1.1 client over `std::net::TcpStream`, and
-//! poll deployments under deadlines (never sleep and then assert).
+//! Driving the real `edgegap-emulator` (its own tests, and the agent's tests that run the
+//! agent on it): start it on `127.0.0.1:0`, talk to it with a tiny raw HTTP/1.1 client over
+//! `std::net::TcpStream`, and poll deployments under deadlines (never sleep and then assert).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::{Running, DEADLINE, FAKE_GAME};
+use super::{emulator_binary, fake_game, Running, DEADLINE};
 
-pub const EMULATOR: &str = env!("CARGO_BIN_EXE_edgegap-emulator");
 pub const KEY: &str = "test-api-key";
 
 /// A response: status, headers (names lower-cased) and body.
@@ -103,7 +102,7 @@ impl Emu {
     /// As [`Emu::start`], listening on `listen` (e.g. the Docker bridge gateway, port 0):
     /// the deployments' `ARBITRIUM_*` URLs then point there.
     pub fn start_on(listen: &str, args: &[&str]) -> Emu {
-        let mut command = Command::new(EMULATOR);
+        let mut command = Command::new(emulator_binary());
         command
             .args(["--listen", listen, "--api-token", KEY])
             .args(args);
@@ -135,7 +134,7 @@ impl Emu {
     pub fn app_with_version(&self, fields: Value) -> String {
         let app = unique("app");
         self.create_app(&app);
-        let mut version = version_body("v", &[FAKE_GAME]);
+        let mut version = version_body("v", &[fake_game()]);
         for (key, value) in fields.as_object().unwrap() {
             version[key] = value.clone();
         }
@@ -157,7 +156,7 @@ impl Emu {
 
     /// An app with a version running the fake game with `game_args`, deployed; the request id.
     pub fn deploy_game(&self, fields: Value, game_args: &[&str]) -> String {
-        let mut command = vec![FAKE_GAME];
+        let mut command = vec![fake_game()];
         command.extend_from_slice(game_args);
         let mut fields = fields;
         fields["command"] = json!(command);

@@ -2,13 +2,13 @@
 //! environment, readiness, self-stop, SIGTERM and grace, the restart policy per exit code,
 //! max duration, bulk stop, webhooks and the quick start. Time windows, never sleeps.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use edgegap_test_support::emulator::{self, free_port, request, Emu, Recorder};
+use edgegap_test_support::{fake_game, Running, DEADLINE};
 use serde_json::{json, Value};
-use support::emulator::{free_port, request, Emu, Recorder, EMULATOR};
-use support::{Running, DEADLINE, FAKE_GAME};
+
+const EMULATOR: &str = env!("CARGO_BIN_EXE_edgegap-emulator");
 
 const CONTRACT_VARS: [&str; 16] = [
     "ARBITRIUM_REQUEST_ID",
@@ -41,7 +41,7 @@ fn the_injected_environment_matches_the_contract() {
         "envs": [{"key": "VERSION_VAR", "value": "from-version"}],
         "req_cpu": 512, "req_memory": 1024,
     });
-    let mut command = vec![FAKE_GAME];
+    let mut command = vec![fake_game()];
     command.extend(args.iter().copied());
     let mut fields = fields;
     fields["command"] = json!(command);
@@ -96,7 +96,7 @@ fn the_injected_environment_matches_the_contract() {
     assert_eq!(emu.status(&id)["ports"]["game-port"]["external"], external);
 }
 
-fn self_stop(emu: &Emu, id: &str, token: &str) -> support::emulator::Resp {
+fn self_stop(emu: &Emu, id: &str, token: &str) -> emulator::Resp {
     let url = emu.printed_env(id, "ARBITRIUM_DELETE_URL");
     let path = url
         .strip_prefix(&format!("http://{}", emu.addr))
@@ -145,7 +145,7 @@ fn deploy_ready_self_stop_sigterm_terminated() {
 
     assert_eq!(self_stop(&emu, &id, "wrong-token").status, 401);
     assert_eq!(self_stop(&emu, &id, "").status, 401);
-    let key = format!("token {}", support::emulator::KEY);
+    let key = format!("token {}", emulator::KEY);
     assert_eq!(
         self_stop(&emu, &id, &key).status,
         401,
@@ -407,7 +407,7 @@ fn the_quick_start_streams_output_and_exits_with_the_last_exit_code() {
         "--env",
         "MODE=quick",
         "--",
-        FAKE_GAME,
+        fake_game(),
         "--print-env",
         "MODE",
         "--print-env",
@@ -438,7 +438,7 @@ fn the_quick_start_stops_its_deployment_on_sigterm() {
         "--listen",
         "127.0.0.1:0",
         "--",
-        FAKE_GAME,
+        fake_game(),
         "--on-term-exit",
         "0",
     ]);
@@ -462,7 +462,7 @@ fn a_bad_quick_start_flag_is_reported() {
         "--port",
         "game:7777",
         "--",
-        FAKE_GAME,
+        fake_game(),
     ]);
     let mut quick = Running::start(command);
     assert_eq!(quick.exit_code(), 2);
@@ -478,7 +478,7 @@ fn a_bad_quick_start_flag_is_reported() {
         "--grace-period",
         "1s",
         "--",
-        FAKE_GAME,
+        fake_game(),
     ]);
     let mut quick = Running::start(command);
     assert_eq!(quick.exit_code(), 64);

@@ -4,8 +4,10 @@
 //! I/O; handlers lock, read or change, and unlock before awaiting anything.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Instant, SystemTime};
 
+use edgegap_contract::{Context, Location, PlatformPort, PortsMapping};
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 
@@ -159,20 +161,38 @@ impl Deployment {
         self.events.push(event);
     }
 
-    /// The `PORT` objects of the status response and of `ARBITRIUM_PORTS_MAPPING`.
-    pub fn ports_json(&self) -> Value {
-        let mut ports = Map::new();
-        for deployed in &self.ports {
-            ports.insert(deployed.port.name.clone(), port_json(deployed));
-        }
-        Value::Object(ports)
+    /// The deployment's ports as the contract describes them: `ARBITRIUM_PORTS_MAPPING`, and
+    /// the `ports` of the status response and the context.
+    pub fn ports_mapping(&self) -> PortsMapping {
+        PortsMapping::new(self.ports.iter().map(platform_port))
     }
 
-    /// The status response (`GET /v1/status/{request_id}`, the context URL, summaries).
+    /// The `PORT` objects of the status response, keyed by name.
+    pub fn ports_json(&self) -> Value {
+        serde_json::to_value(self.ports_mapping().ports).unwrap_or_default()
+    }
+
+    /// What the context URL serves and the status response starts from: the contract's
+    /// context document.
+    pub fn context(&self) -> Context {
+        Context {
+            request_id: Some(self.request_id.clone()),
+            fqdn: Some(FQDN.to_owned()),
+            public_ip: Some(PUBLIC_IP),
+            ports: self.ports_mapping().ports,
+            location: Some(location()),
+            tags: Some(self.tags.clone()),
+        }
+    }
+
+    /// The status response (`GET /v1/status/{request_id}`, the context URL, webhooks): the
+    /// context document plus the deployment's state.
     pub fn status_json(&self) -> Value {
-        json!({
-            "request_id": self.request_id,
-            "fqdn": FQDN,
+        let mut status = serde_json::to_value(self.context()).unwrap_or_default();
+        let Value::Object(fields) = &mut status else {
+            return status;
+        };
+        let state = json!({
             "app_name": self.app_name,
             "app_version": self.version_name,
             "current_status": self.status.as_str(),
@@ -185,11 +205,7 @@ impl Deployment {
             "last_status": self.last_status.map(Status::as_str),
             "error": self.status == Status::Error,
             "error_detail": self.error_detail,
-            "ports": self.ports_json(),
-            "public_ip": PUBLIC_IP,
             "sessions": [],
-            "location": location(),
-            "tags": self.tags,
             "sockets": null,
             "sockets_usage": null,
             "command": null,
@@ -197,37 +213,48 @@ impl Deployment {
             "max_duration": self.spec.max_duration,
             // Emulator extension: how often the restart policy restarted the process.
             "restart_count": self.restart_count,
-        })
+        });
+        if let Value::Object(state) = state {
+            fields.extend(state);
+        }
+        status
     }
 }
 
 /// The `fqdn` and the host part of each port `link`: locally, this machine.
 pub const FQDN: &str = "localhost";
-/// `ARBITRIUM_PUBLIC_IP` and `public_ip`.
-pub const PUBLIC_IP: &str = "127.0.0.1";
+/// `ARBITRIUM_PUBLIC_IP` and `public_ip`: where the emulator forwards each external port.
+pub const PUBLIC_IP: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-pub fn port_json(deployed: &DeployedPort) -> Value {
-    json!({
-        "name": deployed.port.name,
-        "internal": deployed.port.port,
-        "external": deployed.external,
-        "protocol": deployed.port.protocol,
-        "tls_upgrade": deployed.port.tls_upgrade,
-        "link": format!("{FQDN}:{}", deployed.external),
-    })
+/// One port as the contract's `PORT` object.
+pub fn platform_port(deployed: &DeployedPort) -> PlatformPort {
+    PlatformPort {
+        name: Some(deployed.port.name.clone()),
+        internal: Some(deployed.port.port),
+        external: Some(deployed.external),
+        protocol: Some(deployed.port.protocol.clone()),
+        tls_upgrade: Some(deployed.port.tls_upgrade),
+        link: Some(format!("{FQDN}:{}", deployed.external)),
+    }
 }
 
 /// The single local location, as in the status response's `location`.
-pub fn location() -> Value {
-    json!({
-        "city": "Localhost",
-        "country": "Local",
-        "continent": "Local",
-        "administrative_division": "Local",
-        "timezone": "UTC",
-        "latitude": 0.0,
-        "longitude": 0.0,
-    })
+pub fn location() -> Location {
+    let local = || Some("Local".to_owned());
+    Location {
+        city: Some("Localhost".to_owned()),
+        country: local(),
+        continent: local(),
+        administrative_division: local(),
+        timezone: Some("UTC".to_owned()),
+        latitude: Some(0.0),
+        longitude: Some(0.0),
+    }
+}
+
+/// [`location`] as JSON.
+pub fn location_json() -> Value {
+    serde_json::to_value(location()).unwrap_or_default()
 }
 
 pub fn rfc3339(time: SystemTime) -> String {
