@@ -14,7 +14,7 @@
 //! | 124 | the game stopped sending heartbeats and was killed (the code `--on-exit` sees) |
 //! | 126 | the command cannot be executed (permission denied, not an executable) |
 //! | 127 | the command was not found |
-//! | 128+N | the game server died of signal N (e.g. 143 for SIGTERM) |
+//! | 128+N | the game server died of signal N (e.g. 143 for SIGTERM) (`self-stop`: interrupted by signal N, 130 for Ctrl-C, before the platform answered) |
 //! | 137 | the game server was SIGKILLed after the grace period (128+9) |
 //!
 //! The README's "Exit codes" section carries the same table: `tests/docs_claims.rs` fails on

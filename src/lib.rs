@@ -15,6 +15,7 @@ pub mod logging;
 #[allow(unsafe_code)]
 pub mod os;
 pub mod platform;
+pub mod stdio;
 pub mod supervisor;
 pub mod units;
 pub mod wiring;

@@ -1,6 +1,9 @@
 //! The agent's own log lines, on stderr, marked as the agent's so they can be told apart from
 //! the game's output that shares the stream. Each event is formatted whole into one buffer and
-//! written with a single `write`, so an agent line is never split by a line of the game's.
+//! queued as one entry of stderr's writer ([`crate::stdio`]), which never splits it, so an
+//! agent line is never split by a line of the game's. Logging never waits for stderr's
+//! reader: while it lags more than the writer's buffer, the agent's lines are dropped and
+//! counted (`edgegap_agent_output_dropped_lines_total{stream="stderr",source="agent"}`).
 //!
 //! A small `tracing` subscriber of our own rather than `tracing-subscriber`'s: the agent logs
 //! events only (no spans), and this costs the static binary a tenth of the size. The formats
@@ -20,7 +23,6 @@
 //! prints on the shared stream is the game's, passed through untouched.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -90,8 +92,8 @@ impl Subscriber for Logger {
             LogFormat::Text => text_line(event),
             LogFormat::Json => json_line(event),
         };
-        // One write of a whole line; a closed stderr is nothing the agent can report.
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        // A whole line, queued; dropped and counted if stderr's reader lags too far.
+        crate::stdio::stderr().write(line.as_bytes(), crate::stdio::Source::Agent);
     }
 }
 

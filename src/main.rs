@@ -7,10 +7,22 @@ use edgegap_agent::api::{self, ApiState, Metrics};
 use edgegap_agent::config::{Cli, ParseOutcome, Subcommand};
 use edgegap_agent::lifecycle::AgentStatus;
 use edgegap_agent::supervisor::{self, ApiLink, Launch};
-use edgegap_agent::{exit_code, logging, os, platform, wiring};
+use edgegap_agent::{exit_code, logging, os, platform, stdio, wiring};
 use tokio::sync::{mpsc, watch};
 
+/// How long the agent's last log lines may take to reach stderr after the run ended. The
+/// supervisor has by then written the game's output, or given up on a stalled stream within
+/// the platform's grace, so this only waits for the last lines of a healthy stderr.
+const LAST_LINES_LIMIT: std::time::Duration = std::time::Duration::from_millis(250);
+
 fn main() -> ExitCode {
+    let exit = run();
+    // Log lines are written by stderr's own thread: let the last ones out before exiting.
+    stdio::flush_before_exit(LAST_LINES_LIMIT);
+    exit
+}
+
+fn run() -> ExitCode {
     // 1. Signals first: blocked before any thread exists, so every thread inherits the mask
     //    and none is lost between here and the signal thread.
     if let Err(error) = os::block_handled_signals() {
@@ -76,9 +88,10 @@ fn main() -> ExitCode {
         }
     };
 
-    // `edgegap-agent self-stop`: one self-stop, its outcome as the exit code.
+    // `edgegap-agent self-stop`: one self-stop, its outcome as the exit code (a stop signal
+    // interrupts it).
     if cli.subcommand.is_some() {
-        return code(runtime.block_on(platform.self_stop.stop()).exit_code());
+        return code(runtime.block_on(wiring::self_stop_command(platform.self_stop)));
     }
 
     code(runtime.block_on(async {
@@ -128,10 +141,12 @@ fn main() -> ExitCode {
             remove_env: platform::game_env_removals(cli.game_env.pass_platform_tokens),
             end_on_log: cli.lifecycle.end_on_log.clone(),
             pre_stop: cli.lifecycle.pre_stop.clone().map(|hook| hook.0),
+            kill_margin: cli.supervisor.kill_margin,
         };
         let link = ApiLink {
             requests: request_rx,
             status: status_tx,
+            roster: state.roster(),
         };
         match supervisor::run(launch, cli.machine_options(), self_stop, link).await {
             Ok(exit) => exit,

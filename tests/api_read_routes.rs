@@ -30,6 +30,18 @@ async fn healthz_follows_the_lifecycle() {
         ok.json(),
         json!({"status": "ok", "state": "running", "child_pid": 42})
     );
+    // The match is over and the game has exited: the agent waits for the platform's stop.
+    h.status.send_modify(|s| {
+        s.lifecycle = Lifecycle::Ending {
+            trigger: "exit_code".into(),
+            reason: "the game exited with code 0".into(),
+        };
+        s.child_pid = None;
+    });
+    let ending = h.get("/healthz").await;
+    ending.assert_error(StatusCode::SERVICE_UNAVAILABLE, "match has ended");
+    ending.assert_error(StatusCode::SERVICE_UNAVAILABLE, "game server has exited");
+    assert!(!ending.text.contains("not been started"), "{}", ending.text);
     h.status.send_modify(|s| {
         s.lifecycle = Lifecycle::stopping_at(Instant::now() + Duration::from_secs(5))
     });

@@ -9,7 +9,7 @@ use std::path::Path;
 /// Bottom first. A module may use the modules of the layers below its own, never its own
 /// layer's nor a higher one's.
 const LAYERS: &[&[&str]] = &[
-    &["units"],
+    &["units", "stdio"],
     &["exit_code", "logging"],
     &["os", "platform", "lifecycle"],
     &["api", "supervisor"],

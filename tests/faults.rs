@@ -195,6 +195,59 @@ fn connection_refused_for_a_while_then_up_is_one_accepted_delete() {
     terminate_as_the_platform(game);
 }
 
+/// The outage, with the default self-stop options: the platform refuses connections
+/// for 30 s, then answers 503 for another 30 s, then accepts. The agent keeps retrying (at
+/// most 30 s apart) and stays up the whole time — exiting is what would restart the match
+/// under `restart_policy: always` — and exactly one DELETE is accepted; then the platform's
+/// SIGTERM ends it with the game's code. About a minute and a half.
+#[test]
+fn a_minute_long_outage_is_outlasted_by_the_default_self_stop_with_one_accepted_delete() {
+    const REFUSING: Duration = Duration::from_secs(30);
+    const FAILING: Duration = Duration::from_secs(30);
+    let (_runtime, fake) = platform(|| FakePlatform::start_down_for(REFUSING));
+    fake.fail_for(FAILING, 503);
+    let mut game = start_match("outage", &fake.url(STOP_PATH), &[]);
+
+    // Up to acceptance the agent never exits: checked every few milliseconds.
+    let accepted = wait_until(REFUSING + FAILING + Duration::from_secs(60), || {
+        let status = game.agent.child.try_wait().unwrap();
+        assert!(
+            status.is_none(),
+            "the agent exited mid-outage ({status:?}):\n{}",
+            game.agent.stderr()
+        );
+        game.agent
+            .stderr()
+            .contains("self-stop accepted (status 200")
+    });
+    assert!(accepted, "{}", game.agent.stderr());
+
+    let requests = fake.requests();
+    assert_all_self_stops(&fake);
+    let up = fake.up_at().unwrap().into_std();
+    let healthy = up + FAILING;
+    let (failed, succeeded): (Vec<_>, Vec<_>) =
+        requests.iter().partition(|r| r.at.into_std() < healthy);
+    assert_eq!(
+        succeeded.len(),
+        1,
+        "exactly one accepted DELETE: {requests:?}"
+    );
+    assert!(!failed.is_empty(), "the 5xx half of the outage was seen");
+    assert!(
+        succeeded[0].at.into_std() - healthy <= Duration::from_secs(30) + SLACK,
+        "at most one capped backoff after the platform recovered"
+    );
+    let stderr = game.agent.stderr();
+    assert!(stderr.contains("Connection refused"), "{stderr}");
+    assert!(stderr.contains("status 503"), "{stderr}");
+    assert!(!stderr.contains("giving up"), "{stderr}");
+    assert!(!stderr.contains("stopping the game"), "{stderr}");
+    // The game was never stopped during the outage.
+    assert!(lines_of(&game.record).is_empty(), "{stderr}");
+    terminate_as_the_platform(game);
+}
+
 /// Ten 5xx in a row, then 200: eleven attempts, the last accepted, within the deadline.
 #[test]
 fn ten_server_errors_then_200_is_accepted_on_the_eleventh_attempt() {

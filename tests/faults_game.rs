@@ -5,7 +5,7 @@
 //! |----------|---------------------------------|--------------------------------------------------|
 //! | Starting | before `POST /v1/ready`         | `*=exit`: its code (or 128+N) passes through     |
 //! | Running  | after `POST /v1/ready`          | `*=exit`: its code passes through, no self-stop  |
-//! | Ending   | self-stop in flight or accepted | the agent keeps waiting for the platform's SIGTERM, then exits with the game's code |
+//! | Ending   | self-stop in flight or accepted | the agent keeps waiting for the platform's SIGTERM, then exits with the game's code (at once when accepted; with the self-stop still in flight, once it is answered or the grace period minus the margin has passed) |
 //! | Stopping | of a signal, after SIGTERM      | 128+N, at once (no wait for the kill timer)      |
 //!
 //! The platform is a fake on 127.0.0.1 (`ARBITRIUM_DELETE_URL`), so the tests also show which
@@ -95,8 +95,10 @@ fn dying_while_running_passes_the_code_through_without_self_stop() {
 /// The match has ended and self-stop is in flight (the platform hangs) or accepted: the game
 /// then dies (here: exits 42 on a SIGTERM sent to it directly, not through the agent). The
 /// agent stays, waiting for the platform's SIGTERM, its API saying `ending` with no child;
-/// the platform's SIGTERM then ends it at once with the game's code.
-fn dying_while_ending(platform_reply: Reply, self_stop_seen: &str) {
+/// the platform's SIGTERM then ends it with the game's code: at once when the self-stop was
+/// accepted; with it still in flight, only when the grace period (3 s) minus the margin
+/// (1 s) has passed — the agent never exits with its self-stop in flight while grace is left.
+fn dying_while_ending(platform_reply: Reply, self_stop_seen: &str, in_flight: bool) {
     let (_runtime, fake) = platform(platform_reply);
     let game = [
         "--on-term-exit",
@@ -104,7 +106,8 @@ fn dying_while_ending(platform_reply: Reply, self_stop_seen: &str) {
         "--api-call",
         "POST:/v1/match/end:{\"reason\":\"blue won\"}",
     ];
-    let (mut agent, api) = start(&fake, &["--self-stop-wait", "60s"], &game);
+    let agent_args = ["--self-stop-wait", "60s", "--grace-period", "3s"];
+    let (mut agent, api) = start(&fake, &agent_args, &game);
     let game_pid = agent.wait_ready();
     agent.wait_line("API POST /v1/match/end -> 202");
     assert!(
@@ -130,10 +133,24 @@ fn dying_while_ending(platform_reply: Reply, self_stop_seen: &str) {
     let (status, elapsed) = agent.wait_exit(DEADLINE);
     assert_eq!(status.code(), Some(42), "{}", agent.stderr());
     let took = (agent.started + elapsed).saturating_duration_since(sigterm_at);
-    assert!(
-        took < Duration::from_secs(2),
-        "{took:?}: nothing was left to stop"
-    );
+    if in_flight {
+        assert!(
+            took >= Duration::from_millis(1900) && took < Duration::from_secs(4),
+            "{took:?}: the in-flight self-stop is awaited for grace minus margin (2 s)"
+        );
+        assert!(
+            agent
+                .stderr()
+                .contains("grace period over with the self-stop still in flight: exiting"),
+            "{}",
+            agent.stderr()
+        );
+    } else {
+        assert!(
+            took < Duration::from_secs(2),
+            "{took:?}: nothing was left to stop or to await"
+        );
+    }
     assert_eq!(fake.requests().len(), 1, "one self-stop");
     let stderr = agent.stderr();
     assert!(!stderr.contains("self-stop failed"), "{stderr}");
@@ -142,12 +159,16 @@ fn dying_while_ending(platform_reply: Reply, self_stop_seen: &str) {
 
 #[test]
 fn dying_while_self_stop_is_in_flight_waits_for_the_platform() {
-    dying_while_ending(Reply::Hang, "asking the platform to stop this deployment");
+    dying_while_ending(
+        Reply::Hang,
+        "asking the platform to stop this deployment",
+        true,
+    );
 }
 
 #[test]
 fn dying_while_awaiting_the_platforms_sigterm_waits_for_it() {
-    dying_while_ending(Reply::Status(200), "self-stop accepted");
+    dying_while_ending(Reply::Status(200), "self-stop accepted", false);
 }
 
 /// SIGTERM stops the game, which ignores it and then dies of SIGALRM: the agent exits 142 at

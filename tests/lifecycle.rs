@@ -1,12 +1,17 @@
 //! The match lifecycle with the real agent and the fake game, in local mode (no platform:
 //! self-stop is "not configured", so a match end stops the game and the agent exits 0).
 
+#[allow(dead_code)]
+#[path = "support/http.rs"]
+mod http;
 mod support;
 
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
-use support::{agent_command, lines_of, scratch_dir, Running, DEADLINE, FAKE_GAME};
+use nix::sys::signal::{kill, Signal};
+use support::{
+    agent_command, lines_of, scratch_dir, start_with_api, wait_until, Running, DEADLINE, FAKE_GAME,
+};
 
 fn count(haystack: &str, needle: &str) -> usize {
     haystack.matches(needle).count()
@@ -262,6 +267,83 @@ fn a_match_end_from_the_game_stops_it_after_the_delay_in_local_mode() {
     assert!(
         stderr
             .contains("match ended: the game ended the match: blue team won (self-stop in 200 ms)"),
+        "{stderr}"
+    );
+}
+
+/// Players do not survive a restart of the game in place (its connections died with it), in
+/// the API as in the machine: one roster. A player who reconnects to the restarted game is
+/// new, the machine hears of them, and the idle timeout does not end the match while they
+/// are listed; it ends it once they leave. (Before, the API kept its set across the restart
+/// while the machine cleared its own: the reconnect was `"new": false`, the machine never
+/// heard of it, and the idle timeout ended a live match.)
+#[test]
+fn after_a_restart_a_reconnecting_player_holds_off_the_idle_timeout() {
+    const IDLE: Duration = Duration::from_secs(1);
+    let (mut agent, api) = start_with_api(
+        &[
+            "--on-exit",
+            "137=restart,*=exit",
+            "--restart-backoff",
+            "50ms",
+            "--idle-timeout",
+            "1s",
+        ],
+        &[],
+    );
+    let connect = |id: &str| {
+        let body = format!(r#"{{"id": "{id}"}}"#);
+        http::call(api, "POST", "/v1/players/connect", &[], body.as_bytes())
+            .unwrap()
+            .json()
+    };
+    let first = agent.wait_ready();
+    assert_eq!(connect("p1")["new"], true);
+    assert_eq!(connect("p2")["count"], 2);
+
+    // The game crashes and is restarted in place: nobody is connected to the new process.
+    kill(first, Signal::SIGKILL).unwrap();
+    let second = agent.wait_ready();
+    assert_ne!(first, second);
+    let players = http::get(api, "/v1/players").json();
+    assert_eq!(players, serde_json::json!({"count": 0, "players": []}));
+
+    // p1 reconnects: new to the roster, counted by the machine.
+    let reconnected = connect("p1");
+    assert_eq!(reconnected["new"], true, "{reconnected}");
+    assert_eq!(reconnected["count"], 1, "{reconnected}");
+    let reconnected_at = Instant::now();
+
+    // Three idle timeouts pass with p1 listed: the match goes on.
+    let ended_early = wait_until(3 * IDLE, || {
+        let status = http::get(api, "/v1/status").json();
+        status["state"] != "starting" || status["players"] != 1
+    });
+    let status = http::get(api, "/v1/status").json();
+    assert!(
+        !ended_early,
+        "the match ended with a player connected: {status}"
+    );
+    assert!(reconnected_at.elapsed() >= 3 * IDLE);
+
+    // p1 leaves: the idle timeout ends the match one timeout later (local mode: the game is
+    // stopped and the agent exits 0).
+    let left_at = Instant::now();
+    let body = br#"{"id": "p1"}"#;
+    let left = http::call(api, "POST", "/v1/players/disconnect", &[], body).unwrap();
+    assert_eq!(left.status, 200, "{}", left.body);
+    let (status, elapsed) = agent.wait_exit(DEADLINE);
+    assert_eq!(status.code(), Some(0), "{}", agent.stderr());
+    let since_left = (agent.started + elapsed).saturating_duration_since(left_at);
+    assert!(since_left >= IDLE, "{since_left:?}");
+    let stderr = agent.stderr();
+    assert_eq!(
+        count(&stderr, "match ended: no players left for the idle timeout"),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("its players' connections are gone"),
         "{stderr}"
     );
 }

@@ -269,3 +269,48 @@ fn local_mode_is_said_once() {
     assert_eq!(output.status.code(), Some(0), "{text}");
     assert_eq!(text.matches("running in local mode").count(), 1, "{text}");
 }
+
+/// With the default policy a self-stop may retry for 15 minutes; whoever runs it can end it:
+/// SIGINT (Ctrl-C) exits 130, SIGTERM 143, at once, saying the request may have reached the
+/// platform or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_and_sigterm_end_a_retrying_self_stop_at_once() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    use std::time::{Duration, Instant};
+
+    for (signal, code) in [(Signal::SIGINT, 130), (Signal::SIGTERM, 143)] {
+        let fake = FakePlatform::start().await;
+        fake.set_default(Reply::Status(503));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_edgegap-agent"));
+        command
+            .env_clear()
+            .arg("self-stop")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (name, value) in platform_vars(&fake) {
+            command.env(name, value);
+        }
+        let child = command.spawn().unwrap();
+        // Retrying: the platform has answered 503 at least twice.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while fake.requests().len() < 2 {
+            assert!(Instant::now() < deadline, "no retries seen");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let sent = Instant::now();
+        kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+        let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+            .await
+            .unwrap();
+        let took = sent.elapsed();
+        let text = stderr(&output);
+        assert_eq!(output.status.code(), Some(code), "{signal}: {text}");
+        assert!(took < Duration::from_secs(2), "{signal}: took {took:?}");
+        assert!(
+            text.contains("self-stop interrupted") && text.contains(signal.as_str()),
+            "{text}"
+        );
+        assert!(!text.contains(TOKEN), "the token leaked:\n{text}");
+    }
+}

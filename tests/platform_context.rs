@@ -142,7 +142,7 @@ async fn the_platform_serves_the_merged_deployment_or_falls_back_to_the_env() {
     fake.set_default(Reply::Json(200, CONTEXT.to_owned()));
     let options = PlatformOptions {
         self_stop: SelfStopOptions {
-            self_stop_max_attempts: 1,
+            self_stop_max_attempts: Some(1),
             self_stop_deadline: std::time::Duration::from_secs(5),
             self_stop_attempt_timeout: std::time::Duration::from_secs(5),
             self_stop_initial_backoff: std::time::Duration::from_millis(1),

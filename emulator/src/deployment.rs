@@ -155,7 +155,8 @@ async fn live(emulator: &Arc<Emulator>, launch: &mut Launch) -> (Status, Option<
 
 fn max_duration_deadline(emulator: &Emulator, minutes: i64) -> Option<Instant> {
     let minutes = u32::try_from(minutes).ok().filter(|m| *m > 0)?;
-    Some(Instant::now() + emulator.settings.minute.saturating_mul(minutes))
+    // A deadline too far to represent never comes: no deadline, not a panic.
+    Instant::now().checked_add(emulator.settings.minute.saturating_mul(minutes))
 }
 
 async fn until(deadline: Option<Instant>) {

@@ -3,8 +3,8 @@
 //! `OnExitPolicy::parse`. None may panic, and each result is checked:
 //!
 //! - a parsed signal parses back from its name and its number;
-//! - a parsed duration parses back from its whole seconds (when it has no fraction) and from
-//!   humantime's own formatting of it;
+//! - a parsed duration is at most `MAX_DURATION` (one year), and parses back from its whole
+//!   seconds (when it has no fraction) and from humantime's own formatting of it;
 //! - a map or policy that parsed agrees, entry by entry, with a model built from the same text
 //!   by splitting on `,` and `=`; every other code/signal passes through (`apply` of an
 //!   unmapped code returns it unchanged, out-of-range codes included); a text the agent
@@ -17,7 +17,9 @@ use std::collections::BTreeMap;
 
 use edgegap_agent::exit_code::ExitCodeMap;
 use edgegap_agent::lifecycle::{ExitAction, OnExitPolicy};
-use edgegap_agent::units::{parse_duration, parse_signal, SignalMap, FORWARDED_SIGNALS};
+use edgegap_agent::units::{
+    parse_duration, parse_signal, SignalMap, FORWARDED_SIGNALS, MAX_DURATION,
+};
 use libfuzzer_sys::fuzz_target;
 use nix::sys::signal::Signal;
 
@@ -66,6 +68,8 @@ fn check_duration(text: &str) {
     let Ok(duration) = parse_duration(text) else {
         return;
     };
+    // Every accepted duration is within the bound, so no deadline built from it overflows.
+    assert!(duration <= MAX_DURATION, "{text:?} parsed as {duration:?}");
     if duration.subsec_nanos() == 0 {
         assert_eq!(
             parse_duration(&duration.as_secs().to_string()),

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use super::json::{self, error, json_response, ResponseBody};
 use super::state::ApiState;
 use crate::lifecycle::GameRequest;
-use crate::units::parse_duration;
+use crate::units::{at_most, parse_duration_at_most, MAX_MATCH_DURATION};
 
 /// The longest player id accepted, in bytes (400 beyond).
 pub const MAX_PLAYER_ID_BYTES: usize = 256;
@@ -131,33 +131,9 @@ pub fn match_end(state: &ApiState, body: &[u8]) -> Response<ResponseBody> {
             );
         }
     }
-    let delay = match &body.delay {
-        None | Some(Value::Null) => None,
-        Some(Value::String(text)) => match parse_duration(text) {
-            Ok(delay) => Some(delay),
-            Err(e) => return error(StatusCode::BAD_REQUEST, "invalid delay", e),
-        },
-        Some(Value::Number(n)) => {
-            match n.as_f64().and_then(|s| Duration::try_from_secs_f64(s).ok()) {
-                Some(delay) => Some(delay),
-                None => {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        "invalid delay",
-                        format!("{n} is not a number of seconds ≥ 0"),
-                    )
-                }
-            }
-        }
-        Some(other) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid delay",
-                format!(
-                    "`delay` must be a duration such as \"5s\" or a number of seconds, not {other}"
-                ),
-            )
-        }
+    let delay = match match_end_delay(body.delay.as_ref()) {
+        Ok(delay) => delay,
+        Err(detail) => return error(StatusCode::BAD_REQUEST, "invalid delay", detail),
     };
     // The status as the supervisor will publish it once it has the request, so the answer
     // never shows `running` after a match end.
@@ -178,6 +154,30 @@ pub fn match_end(state: &ApiState, body: &[u8]) -> Response<ResponseBody> {
         StatusCode::ACCEPTED,
         &json!({"accepted": "match_end", "status": status}),
     )
+}
+
+/// The `delay` of a match end: `"5s"` or a number of seconds, at most the platform's largest
+/// `max_duration` (no deployment lives longer); the error names the field and the value.
+fn match_end_delay(delay: Option<&Value>) -> Result<Option<Duration>, String> {
+    const BOUND: &str = "the platform's largest max_duration, 1440 minutes";
+    match delay {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => parse_duration_at_most(text, MAX_MATCH_DURATION, BOUND)
+            .map(Some)
+            .map_err(|e| format!("`delay`: {e}")),
+        Some(Value::Number(n)) => {
+            let seconds = n
+                .as_f64()
+                .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                .ok_or_else(|| format!("`delay`: {n} is not a number of seconds ≥ 0"))?;
+            at_most(seconds, MAX_MATCH_DURATION, BOUND)
+                .map(Some)
+                .map_err(|why| format!("`delay`: {n} {why}"))
+        }
+        Some(other) => Err(format!(
+            "`delay` must be a duration such as \"5s\" or a number of seconds, not {other}"
+        )),
+    }
 }
 
 #[derive(Deserialize)]

@@ -4,49 +4,20 @@
 //! name, never a raw path; a known status code or `other`; a self-stop outcome), so the
 //! number of series is bounded whatever clients send. Gauges that the supervisor owns
 //! (uptime, restarts, lifecycle state) are read from the published [`AgentStatus`] when
-//! rendering; the players gauge from the API's own set.
+//! rendering; the players gauge from the API's own set; the dropped output from the stdout
+//! and stderr writers ([`crate::stdio`]).
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::routes::Route;
 use crate::lifecycle::{AgentStatus, Lifecycle};
-use crate::platform::SelfStopOutcome;
+use crate::platform::{AttemptClass, SelfStopOutcome};
+use crate::stdio;
 
 /// Status codes that get their own label value; anything else is counted as `other`.
 const STATUS_CODES: [u16; 10] = [200, 202, 400, 401, 404, 405, 408, 413, 500, 503];
 const STATUS_SLOTS: usize = STATUS_CODES.len() + 1;
-
-/// How one self-stop attempt ended, as the metric's `outcome` label counts it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AttemptClass {
-    /// 2xx: the platform accepted the stop.
-    Accepted,
-    /// 404: the deployment is already stopping or gone.
-    AlreadyStopping,
-    /// A network error, 5xx or 429: retried.
-    Retryable,
-    /// 401/403 or another error that is not retried.
-    Fatal,
-}
-
-impl AttemptClass {
-    const ALL: [AttemptClass; 4] = [
-        AttemptClass::Accepted,
-        AttemptClass::AlreadyStopping,
-        AttemptClass::Retryable,
-        AttemptClass::Fatal,
-    ];
-
-    fn label(self) -> &'static str {
-        match self {
-            AttemptClass::Accepted => "accepted",
-            AttemptClass::AlreadyStopping => "already_stopping",
-            AttemptClass::Retryable => "retryable_error",
-            AttemptClass::Fatal => "fatal_error",
-        }
-    }
-}
 
 /// Why the API closed a connection its client had not closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,25 +90,11 @@ impl Metrics {
         }
     }
 
-    /// Counts a finished self-stop sequence's attempts by how each ended: every attempt
-    /// before the last was a retryable failure (the only kind that is retried); the last one
-    /// ended it.
+    /// Counts a finished self-stop sequence's attempts, each by how it ended (the outcome
+    /// carries them all, a final refusal's earlier retries included).
     pub fn record_self_stop(&self, outcome: &SelfStopOutcome) {
-        let (retried, last) = match outcome {
-            SelfStopOutcome::Accepted { attempts, .. } => {
-                (attempts.saturating_sub(1), Some(AttemptClass::Accepted))
-            }
-            SelfStopOutcome::AlreadyGone { attempts } => (
-                attempts.saturating_sub(1),
-                Some(AttemptClass::AlreadyStopping),
-            ),
-            SelfStopOutcome::Rejected { .. } => (0, Some(AttemptClass::Fatal)),
-            SelfStopOutcome::GaveUp { attempts, .. } => (*attempts, None),
-            SelfStopOutcome::NotConfigured { .. } => (0, None),
-        };
-        self.count_attempts(AttemptClass::Retryable, u64::from(retried));
-        if let Some(last) = last {
-            self.count_attempts(last, 1);
+        for class in outcome.attempt_classes() {
+            self.count_attempts(class, 1);
         }
     }
 
@@ -233,6 +190,7 @@ impl Metrics {
                 );
             }
         }
+        render_dropped_output(&mut out);
         gauge(
             &mut out,
             "edgegap_agent_api_connections",
@@ -276,6 +234,41 @@ impl Metrics {
     }
 }
 
+/// Output the agent could not write (its reader lagged too far, or the stream was closed), by
+/// stream and by whose it was: the game's passed-through output or the agent's own lines.
+fn render_dropped_output(out: &mut String) {
+    for (name, unit, help) in [
+        (
+            "edgegap_agent_output_dropped_lines_total",
+            "lines",
+            "Lines of output not written to stdout/stderr (reader too slow or stream closed), by stream and source.",
+        ),
+        (
+            "edgegap_agent_output_dropped_bytes_total",
+            "bytes",
+            "Bytes of output not written to stdout/stderr (reader too slow or stream closed), by stream and source.",
+        ),
+    ] {
+        counter(out, name, help);
+        for stream in stdio::Name::ALL {
+            for source in stdio::Source::ALL {
+                let dropped = stdio::stream(stream).dropped(source);
+                let value = if unit == "lines" {
+                    dropped.lines
+                } else {
+                    dropped.bytes
+                };
+                let _ = writeln!(
+                    out,
+                    "{name}{{stream=\"{}\",source=\"{}\"}} {value}",
+                    stream.as_str(),
+                    source.as_str()
+                );
+            }
+        }
+    }
+}
+
 fn gauge(out: &mut String, name: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
 }
@@ -308,8 +301,19 @@ mod tests {
             [0, 1, 0, 0]
         );
         assert_eq!(
-            counts(SelfStopOutcome::Rejected { status: 401 }),
+            counts(SelfStopOutcome::Rejected {
+                status: 401,
+                attempts: 1
+            }),
             [0, 0, 0, 1]
+        );
+        // A refusal after three retried failures: all four attempts are counted.
+        assert_eq!(
+            counts(SelfStopOutcome::Rejected {
+                status: 403,
+                attempts: 4
+            }),
+            [0, 0, 3, 1]
         );
         let gave_up = SelfStopOutcome::GaveUp {
             attempts: 4,

@@ -7,13 +7,13 @@
 //!
 //! | method | path                     | body                                 | responses |
 //! |--------|--------------------------|--------------------------------------|-----------|
-//! | GET    | `/healthz`               |                                      | 200 the game runs (starting, running, ending); 503 `{error, detail}` not started / restarting / stopping / exited |
+//! | GET    | `/healthz`               |                                      | 200 the game runs (starting, running, ending); 503 `{error, detail}` not started / restarting / match ended and the game gone / stopping / exited |
 //! | GET    | `/readyz`                |                                      | 200 `{ready, by: "game" \| "ports"}`; 503 with what is missing |
 //! | GET    | `/v1/deployment`         |                                      | 200 the deployment context (ports, join addresses, location, tags, resources; never a token) |
 //! | GET    | `/v1/status`             |                                      | 200 `{state, trigger?, reason?, deadline_unix_ms?, ms_left?, child_pid, uptime_ms, restarts, ready, self_stop, players, last_heartbeat_ms_ago}` |
 //! | POST   | `/v1/ready`              | optional JSON                        | 202; the game is ready |
 //! | POST   | `/v1/heartbeat`          | optional JSON                        | 202 |
-//! | POST   | `/v1/match/end`          | optional `{"reason": str, "delay": "5s" \| secs}` | 202 `{accepted, status}` on every call (idempotent); never waits for the platform |
+//! | POST   | `/v1/match/end`          | optional `{"reason": str, "delay": "5s" \| secs}` (delay at most 1440m) | 202 `{accepted, status}` on every call (idempotent); never waits for the platform |
 //! | POST   | `/v1/players/connect`    | `{"id": str}`                        | 200 `{id, connected, new, count}` (connecting twice is one player) |
 //! | POST   | `/v1/players/disconnect` | `{"id": str}`                        | 200 `{id, connected, count}`; 404 if the id is not connected |
 //! | GET    | `/v1/players`            |                                      | 200 `{count, players: [ids]}` |

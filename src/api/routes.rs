@@ -180,7 +180,12 @@ fn healthz(state: &ApiState) -> Response<ResponseBody> {
         (Lifecycle::Exited { code }, _) => {
             unhealthy(format!("the game server has exited with code {code}"))
         }
-        _ => unhealthy("the game server has not been started yet".into()),
+        (Lifecycle::Ending { .. }, None) => unhealthy(
+            "the match has ended and the game server has exited; the agent waits for the platform to stop the deployment"
+                .into(),
+        ),
+        (Lifecycle::Starting, None) => unhealthy("the game server has not been started yet".into()),
+        (Lifecycle::Running, None) => unhealthy("the game server is not running".into()),
     }
 }
 

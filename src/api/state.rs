@@ -6,19 +6,21 @@
 //! - [`AgentStatus`]: owned and published by the supervisor through a `watch` channel; the API
 //!   only reads it (`borrow()`), and computes time-dependent fields (uptime, milliseconds left
 //!   before the kill) at request time.
-//! - The set of connected players is owned by the API ([`ApiState::players`]): it is the only
-//!   writer, so a connect/disconnect response is exact. It sends `PlayerConnected` /
-//!   `PlayerDisconnected` to the supervisor only when the set actually changed, so the
-//!   supervisor's count (in `AgentStatus::players`, for the idle timeout) follows it exactly.
+//! - The set of connected players is the one [`Roster`], shared with the supervisor
+//!   ([`ApiState::roster`]). The API is its only writer of joins and leaves, so a
+//!   connect/disconnect response is exact; it sends `PlayerConnected` / `PlayerDisconnected`
+//!   to the supervisor only when the set actually changed, and the supervisor reads the
+//!   roster's size for the machine (the idle timeout). The supervisor empties it when the game
+//!   is restarted in place: no copy exists that could drift from it.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, MutexGuard, RwLock};
 
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
 use super::metrics::Metrics;
-use crate::lifecycle::{AgentStatus, GameRequest};
+use crate::lifecycle::{AgentStatus, GameRequest, Roster};
 
 /// The local API token. Its `Debug` never shows the value.
 #[derive(Clone)]
@@ -64,7 +66,7 @@ pub struct ApiState {
     /// `--ready-on-ports`: the internal TCP ports probed by `GET /readyz`; `None` when off.
     pub ready_ports: Option<Vec<u16>>,
     pub metrics: Arc<Metrics>,
-    players: Mutex<BTreeSet<String>>,
+    players: Roster,
 }
 
 impl ApiState {
@@ -87,7 +89,7 @@ impl ApiState {
             guard_reads: false,
             ready_ports,
             metrics,
-            players: Mutex::new(BTreeSet::new()),
+            players: Roster::default(),
         }
     }
 
@@ -116,12 +118,14 @@ impl ApiState {
         *slot = Arc::new(deployment);
     }
 
-    /// The connected players. A panic while holding the lock cannot leave the set half-changed
-    /// (each change is one insert or remove), so a poisoned lock is used as is.
+    /// The connected players, locked.
     pub fn players(&self) -> MutexGuard<'_, BTreeSet<String>> {
-        self.players
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.players.lock()
+    }
+
+    /// The roster itself, to share with the supervisor.
+    pub fn roster(&self) -> Roster {
+        self.players.clone()
     }
 }
 

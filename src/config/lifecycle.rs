@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::lifecycle::{OnExitPolicy, RestartBudget};
-use crate::units::parse_duration;
+use crate::units::{parse_duration, parse_duration_at_most, MAX_MATCH_DURATION};
 
 #[derive(Debug, Clone, Args)]
 pub struct LifecycleOptions {
@@ -52,8 +52,9 @@ pub struct LifecycleOptions {
     #[arg(long, env = "EDGEGAP_AGENT_EMPTY_TIMEOUT", value_parser = parse_duration, value_name = "DURATION")]
     pub empty_timeout: Option<Duration>,
 
-    /// End the match gracefully after this long, ahead of the platform's hard max_duration.
-    #[arg(long, env = "EDGEGAP_AGENT_MAX_MATCH_DURATION", value_parser = parse_duration, value_name = "DURATION")]
+    /// End the match gracefully after this long, ahead of the platform's hard max_duration
+    /// (at most 24h, the platform's largest).
+    #[arg(long, env = "EDGEGAP_AGENT_MAX_MATCH_DURATION", value_parser = parse_match_duration, value_name = "DURATION")]
     pub max_match_duration: Option<Duration>,
 
     /// Once the game has sent a heartbeat, missing them this long means it is hung: it is
@@ -104,6 +105,15 @@ impl LifecycleOptions {
         }
         Ok(())
     }
+}
+
+/// `--max-match-duration`: no deployment outlives the platform's largest `max_duration`.
+fn parse_match_duration(text: &str) -> Result<Duration, String> {
+    parse_duration_at_most(
+        text,
+        MAX_MATCH_DURATION,
+        "the platform's largest max_duration, 1440 minutes",
+    )
 }
 
 fn parse_regex(text: &str) -> Result<regex_lite::Regex, String> {

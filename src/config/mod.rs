@@ -20,7 +20,9 @@ use crate::api::{ApiToken, ListenAddr};
 use crate::exit_code::ExitCodeMap;
 use crate::lifecycle::MachineOptions;
 use crate::logging::LogFormat;
-use crate::units::{parse_duration, parse_signal, SignalMap};
+use crate::units::{
+    parse_duration, parse_duration_at_most, parse_signal, SignalMap, MAX_GRACE_PERIOD,
+};
 
 pub use lifecycle::{HookCommand, LifecycleOptions};
 pub use platform::{PlatformOptions, PlatformOptionsError, SelfStopOptions};
@@ -68,8 +70,9 @@ pub enum Subcommand {
     ///
     /// Sends `DELETE $ARBITRIUM_DELETE_URL` with `authorization: $ARBITRIUM_DELETE_TOKEN`.
     /// Exit 0: accepted or already stopping (404); 77: refused (401/403), not retried;
-    /// 69: no answer before the attempts or the deadline ran out;
-    /// 64: ARBITRIUM_DELETE_URL/TOKEN missing or malformed, or a bad option.
+    /// 69: no answer before the attempts or the deadline (default 15 minutes) ran out;
+    /// 64: ARBITRIUM_DELETE_URL/TOKEN missing or malformed, or a bad option;
+    /// 130/143/129: interrupted by SIGINT (Ctrl-C)/SIGTERM/SIGHUP before the platform answered.
     SelfStop(SelfStopCommand),
 }
 
@@ -95,8 +98,8 @@ pub struct SupervisorOptions {
     pub forward_signal_map: SignalMap,
 
     /// Time the game has to exit after a stop before it is killed. Set it to the app
-    /// version's `termination_grace_period_seconds`.
-    #[arg(long, env = "EDGEGAP_AGENT_GRACE_PERIOD", default_value = "30s", value_parser = parse_duration, value_name = "DURATION", allow_hyphen_values = true)]
+    /// version's `termination_grace_period_seconds` (at most 1h, the platform's largest).
+    #[arg(long, env = "EDGEGAP_AGENT_GRACE_PERIOD", default_value = "30s", value_parser = parse_grace_period, value_name = "DURATION", allow_hyphen_values = true)]
     pub grace_period: Duration,
 
     /// How long before the end of the grace period the agent SIGKILLs the game, so that it
@@ -210,6 +213,15 @@ pub struct GameEnvOptions {
     /// a game that prints its environment would leak the token that stops the deployment.
     #[arg(long, env = "EDGEGAP_AGENT_PASS_PLATFORM_TOKENS")]
     pub pass_platform_tokens: bool,
+}
+
+/// `--grace-period`: at most the platform's largest `termination_grace_period_seconds`.
+fn parse_grace_period(text: &str) -> Result<Duration, String> {
+    parse_duration_at_most(
+        text,
+        MAX_GRACE_PERIOD,
+        "the platform's largest termination_grace_period_seconds",
+    )
 }
 
 fn parse_token(text: &str) -> Result<ApiToken, String> {

@@ -11,20 +11,18 @@ use crate::platform::{
 };
 use crate::units::parse_duration;
 
-/// The retry policy of the self-stop (and of the context fetch).
+/// The retry policy of the self-stop (and of the context fetch). The defaults outlast an
+/// outage of the platform's API of several minutes (see `platform::retry`): giving up makes
+/// the agent exit, which under `restart_policy: always` starts a new match.
 #[derive(Debug, Clone, Args)]
 pub struct SelfStopOptions {
-    /// Most attempts of one self-stop.
-    #[arg(
-        long,
-        env = "EDGEGAP_AGENT_SELF_STOP_MAX_ATTEMPTS",
-        default_value = "8",
-        value_name = "N"
-    )]
-    pub self_stop_max_attempts: u32,
+    /// Most attempts of one self-stop (default: no cap; the deadline bounds the retries).
+    #[arg(long, env = "EDGEGAP_AGENT_SELF_STOP_MAX_ATTEMPTS", value_name = "N")]
+    pub self_stop_max_attempts: Option<u32>,
 
-    /// Total time a self-stop may take, retries included.
-    #[arg(long, env = "EDGEGAP_AGENT_SELF_STOP_DEADLINE", default_value = "20s", value_parser = parse_duration, value_name = "DURATION")]
+    /// Total time a self-stop may take, retries included. While it retries the agent stays
+    /// up; only when it passes does the agent stop the game and exit.
+    #[arg(long, env = "EDGEGAP_AGENT_SELF_STOP_DEADLINE", default_value = "15m", value_parser = parse_duration, value_name = "DURATION")]
     pub self_stop_deadline: Duration,
 
     /// Time one attempt may take.
@@ -35,8 +33,8 @@ pub struct SelfStopOptions {
     #[arg(long, env = "EDGEGAP_AGENT_SELF_STOP_INITIAL_BACKOFF", default_value = "250ms", value_parser = parse_duration, value_name = "DURATION")]
     pub self_stop_initial_backoff: Duration,
 
-    /// Cap of the doubling backoff.
-    #[arg(long, env = "EDGEGAP_AGENT_SELF_STOP_MAX_BACKOFF", default_value = "4s", value_parser = parse_duration, value_name = "DURATION")]
+    /// Cap of the doubling backoff: the longest wait between two attempts.
+    #[arg(long, env = "EDGEGAP_AGENT_SELF_STOP_MAX_BACKOFF", default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub self_stop_max_backoff: Duration,
 }
 
@@ -44,7 +42,7 @@ impl SelfStopOptions {
     /// The validated policy; the error names the flags at fault.
     pub fn policy(&self) -> Result<RetryPolicy, PolicyError> {
         RetryPolicy::new(
-            self.self_stop_max_attempts,
+            self.self_stop_max_attempts.unwrap_or(u32::MAX),
             self.self_stop_initial_backoff,
             self.self_stop_max_backoff,
             self.self_stop_attempt_timeout,

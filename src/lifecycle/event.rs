@@ -15,7 +15,7 @@ pub enum Timer {
     RestartBackoff,
     /// `POST /v1/match/end` with a `delay`.
     MatchEndDelay,
-    /// How long to wait for the platform's SIGTERM after self-stop.
+    /// How long to wait for the platform's SIGTERM once it accepted the self-stop.
     SelfStopWait,
     Idle,
     Empty,
@@ -32,6 +32,9 @@ pub enum GameRequest {
         reason: Option<String>,
         delay: Option<Duration>,
     },
+    /// A player joined or left. The API's [`Roster`](super::Roster) is the one set of
+    /// players and is already changed when this is sent; the driver answers it by telling the
+    /// machine the roster's size ([`Event::Players`]).
     PlayerConnected(String),
     PlayerDisconnected(String),
 }
@@ -44,6 +47,8 @@ pub enum Event {
     /// A restart could not start the game; the code says why (126, 127, 70).
     ChildSpawnFailed(i32),
     ChildExited(ChildOutcome),
+    /// How many players the roster holds now (after a join, a leave, or a restart's clear).
+    Players(usize),
     Signal(Signal),
     Game(GameRequest),
     /// A line of the game's output matched `--end-on-log`.

@@ -61,7 +61,9 @@ impl Lifecycle {
         let left = deadline.saturating_duration_since(Instant::now());
         Lifecycle::Stopping {
             deadline,
-            deadline_unix_ms: unix_ms(SystemTime::now() + left),
+            deadline_unix_ms: SystemTime::now()
+                .checked_add(left)
+                .map_or(u64::MAX, unix_ms),
         }
     }
 }

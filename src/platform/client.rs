@@ -147,7 +147,7 @@ pub struct Call<'a> {
 /// How a call ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallResult {
-    /// The platform gave a final answer (anything but 5xx and 429).
+    /// The platform gave a final answer (anything but 5xx, 429 and 408).
     Answered {
         status: StatusCode,
         body: Vec<u8>,
@@ -157,9 +157,12 @@ pub enum CallResult {
     GaveUp { attempts: u32, last_error: String },
 }
 
-/// 5xx and 429 are worth another try; everything else is the platform's final word.
+/// 5xx, 429 and 408 (the server timed the request out: nothing was done, so trying again is
+/// safe) are worth another try; everything else is the platform's final word.
 pub fn is_retryable(status: StatusCode) -> bool {
-    status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
+    status.is_server_error()
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
 }
 
 /// Runs `call` until a final answer, the last attempt, or the deadline.
@@ -173,7 +176,7 @@ pub async fn call_with_retry(
     let start = Instant::now();
     let mut attempt = 0u32;
     loop {
-        attempt += 1;
+        attempt = attempt.saturating_add(1);
         let budget = policy.attempt_budget(start.elapsed());
         let attempt_ends = Instant::now() + budget;
         let sent = tokio::time::timeout(budget, send(client, &call, attempt_ends)).await;
@@ -409,6 +412,22 @@ fn show(duration: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_errors_throttling_and_request_timeouts_are_retried_nothing_else() {
+        for retried in [500, 502, 503, 504, 599, 429, 408] {
+            assert!(
+                is_retryable(StatusCode::from_u16(retried).unwrap()),
+                "{retried}"
+            );
+        }
+        for final_answer in [200, 202, 204, 301, 400, 401, 403, 404, 409, 410] {
+            assert!(
+                !is_retryable(StatusCode::from_u16(final_answer).unwrap()),
+                "{final_answer}"
+            );
+        }
+    }
 
     #[test]
     fn durations_in_log_lines_are_shown_to_the_millisecond() {

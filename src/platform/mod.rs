@@ -26,7 +26,7 @@ pub use deployment::Deployment;
 pub use env::{EnvProblem, PlatformEnv};
 pub use retry::{PolicyError, RetryPolicy};
 pub use secret::Secret;
-pub use self_stop::{SelfStop, SelfStopOutcome, SelfStopTarget};
+pub use self_stop::{AttemptClass, SelfStop, SelfStopOutcome, SelfStopTarget};
 
 /// Parses the process environment once and reports it: local mode once, and each malformed
 /// variable as a warning (the game starts anyway).

@@ -6,8 +6,14 @@
 //! when the total `deadline` would be passed, whichever comes first; each attempt gets at most
 //! `attempt_timeout` and never more than what is left of the deadline. A `Retry-After` from the
 //! platform replaces the jittered delay; when it points past the deadline the sequence gives
-//! up at once rather than wait for nothing. The defaults end well inside the platform's grace
-//! period (the self-stop runs before the SIGTERM it causes).
+//! up at once rather than wait for nothing.
+//!
+//! The defaults are chosen from what giving up costs. A self-stop that gives up makes the
+//! agent stop the game and exit, and under `restart_policy: always` (the platform's default)
+//! that exit starts a new match on a deployment that keeps billing. So by default a self-stop
+//! outlasts an outage of the platform's API: it retries for 15 minutes, at most 30 s apart,
+//! with no cap on the number of attempts. The self-stop runs before the SIGTERM it causes, so
+//! this time is not taken from any grace period.
 
 use std::time::Duration;
 
@@ -21,15 +27,24 @@ pub struct RetryPolicy {
     deadline: Duration,
 }
 
+impl RetryPolicy {
+    /// The default total deadline: 15 minutes, past outages of seconds to minutes.
+    pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(15 * 60);
+    /// The default backoff cap: never more than 30 s between two attempts.
+    pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(30);
+    pub const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_millis(250);
+    pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+}
+
 impl Default for RetryPolicy {
-    /// 8 attempts, backoff 250 ms doubling up to 4 s, 5 s per attempt, 20 s in all.
+    /// No attempt cap, backoff 250 ms doubling up to 30 s, 5 s per attempt, 15 min in all.
     fn default() -> Self {
         RetryPolicy {
-            max_attempts: 8,
-            initial_backoff: Duration::from_millis(250),
-            max_backoff: Duration::from_secs(4),
-            attempt_timeout: Duration::from_secs(5),
-            deadline: Duration::from_secs(20),
+            max_attempts: u32::MAX,
+            initial_backoff: Self::DEFAULT_INITIAL_BACKOFF,
+            max_backoff: Self::DEFAULT_MAX_BACKOFF,
+            attempt_timeout: Self::DEFAULT_ATTEMPT_TIMEOUT,
+            deadline: Self::DEFAULT_DEADLINE,
         }
     }
 }
@@ -223,9 +238,40 @@ mod tests {
         Duration::from_millis(n)
     }
 
+    /// A short policy whose schedule is easy to read: 8 attempts, 250 ms doubling to 4 s, 5 s
+    /// per attempt, 20 s in all.
+    fn short() -> RetryPolicy {
+        RetryPolicy::new(8, ms(250), ms(4000), ms(5000), ms(20_000)).unwrap()
+    }
+
+    #[test]
+    fn the_default_outlasts_a_ten_minute_outage_with_attempts_at_most_30_s_apart() {
+        let policy = RetryPolicy::default();
+        assert!(policy.deadline() >= Duration::from_secs(600));
+        assert_eq!(policy.max_attempts(), u32::MAX);
+        let ceilings: Vec<u64> = (0..10)
+            .map(|n| policy.backoff_ceiling(n).as_millis() as u64)
+            .collect();
+        assert_eq!(
+            ceilings,
+            [250, 500, 1000, 2000, 4000, 8000, 16000, 30_000, 30_000, 30_000]
+        );
+        // Failing at once, at the ceiling every time: still retrying at 14 min.
+        let mut max = FixedJitter(u64::MAX);
+        let mut elapsed = Duration::ZERO;
+        let mut attempt = 1;
+        while let Next::RetryAfter(delay) = policy.next(attempt, elapsed, None, &mut max) {
+            assert!(delay <= Duration::from_secs(30));
+            elapsed += delay;
+            attempt += 1;
+        }
+        assert!(elapsed >= Duration::from_secs(14 * 60), "{elapsed:?}");
+        assert!(elapsed <= policy.deadline());
+    }
+
     #[test]
     fn ceiling_doubles_then_caps() {
-        let policy = RetryPolicy::default();
+        let policy = short();
         let ceilings: Vec<u64> = (0..8)
             .map(|n| policy.backoff_ceiling(n).as_millis() as u64)
             .collect();
@@ -235,7 +281,7 @@ mod tests {
 
     #[test]
     fn full_jitter_spans_zero_to_ceiling() {
-        let policy = RetryPolicy::default();
+        let policy = short();
         assert_eq!(policy.delay(2, &mut FixedJitter(u64::MAX)), ms(1000));
         assert_eq!(policy.delay(2, &mut FixedJitter(0)), Duration::ZERO);
         let half = policy.delay(2, &mut FixedJitter(u64::MAX / 2));
@@ -248,7 +294,7 @@ mod tests {
 
     #[test]
     fn gives_up_on_attempts_and_on_deadline() {
-        let policy = RetryPolicy::default();
+        let policy = short();
         let mut max = FixedJitter(u64::MAX);
         assert_eq!(
             policy.next(1, ms(0), None, &mut max),
@@ -270,7 +316,7 @@ mod tests {
 
     #[test]
     fn retry_after_replaces_backoff_but_not_the_deadline() {
-        let policy = RetryPolicy::default();
+        let policy = short();
         let mut zero = FixedJitter(0);
         assert_eq!(
             policy.next(1, ms(0), Some(ms(3000)), &mut zero),
@@ -284,7 +330,7 @@ mod tests {
 
     #[test]
     fn attempt_budget_is_cut_to_the_deadline() {
-        let policy = RetryPolicy::default();
+        let policy = short();
         assert_eq!(policy.attempt_budget(ms(0)), ms(5000));
         assert_eq!(policy.attempt_budget(ms(18_000)), ms(2000));
         assert_eq!(policy.attempt_budget(ms(25_000)), Duration::ZERO);

@@ -5,8 +5,9 @@
 //! sequence of attempts in its own task (so a caller that gives up waiting does not cancel
 //! it), and every caller, concurrent or later, gets a clone of that sequence's outcome.
 //! 2xx is accepted; 404 means the deployment is already gone or stopping; 401/403 (and any
-//! other final 4xx/3xx) are rejected without retry; 5xx, 429, timeouts and connection errors
-//! are retried under the [`RetryPolicy`].
+//! other final 4xx/3xx) are rejected without retry; 5xx, 429, 408, timeouts and connection
+//! errors are retried under the [`RetryPolicy`]. The outcome carries how many attempts were
+//! made, so every attempt can be counted by how it ended ([`SelfStopOutcome::attempt_classes`]).
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -64,6 +65,38 @@ impl SelfStopTarget {
     }
 }
 
+/// How one attempt of a self-stop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptClass {
+    /// 2xx: the platform accepted the stop.
+    Accepted,
+    /// 404: the deployment is already stopping or gone.
+    AlreadyStopping,
+    /// A network error, a timeout, 5xx, 429 or 408: retried (unless it was the last).
+    Retryable,
+    /// 401/403 or another final refusal: not retried.
+    Fatal,
+}
+
+impl AttemptClass {
+    pub const ALL: [AttemptClass; 4] = [
+        AttemptClass::Accepted,
+        AttemptClass::AlreadyStopping,
+        AttemptClass::Retryable,
+        AttemptClass::Fatal,
+    ];
+
+    /// A stable name (the `outcome` label of the metric).
+    pub fn label(self) -> &'static str {
+        match self {
+            AttemptClass::Accepted => "accepted",
+            AttemptClass::AlreadyStopping => "already_stopping",
+            AttemptClass::Retryable => "retryable_error",
+            AttemptClass::Fatal => "fatal_error",
+        }
+    }
+}
+
 /// How the self-stop ended. Cloned to every caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SelfStopOutcome {
@@ -71,8 +104,9 @@ pub enum SelfStopOutcome {
     Accepted { status: u16, attempts: u32 },
     /// 404: the deployment is already gone or stopping.
     AlreadyGone { attempts: u32 },
-    /// 401/403 (or another final refusal): retrying cannot help.
-    Rejected { status: u16 },
+    /// 401/403 (or another final refusal): retrying cannot help. `attempts` counts the
+    /// retryable failures before it too.
+    Rejected { status: u16, attempts: u32 },
     /// No final answer within the policy's attempts and deadline.
     GaveUp { attempts: u32, last_error: String },
     /// No delete URL or token: the agent cannot stop its deployment itself.
@@ -83,6 +117,25 @@ impl SelfStopOutcome {
     /// True when the deployment is stopping (accepted or already gone).
     pub fn is_success(&self) -> bool {
         matches!(self, Self::Accepted { .. } | Self::AlreadyGone { .. })
+    }
+
+    /// How each attempt ended, in order. Only a retryable failure is retried, so every
+    /// attempt before the last was one; the last is what ended the sequence (itself a
+    /// retryable failure when the policy gave up).
+    pub fn attempt_classes(&self) -> Vec<AttemptClass> {
+        let (attempts, last) = match self {
+            Self::Accepted { attempts, .. } => (*attempts, AttemptClass::Accepted),
+            Self::AlreadyGone { attempts } => (*attempts, AttemptClass::AlreadyStopping),
+            Self::Rejected { attempts, .. } => (*attempts, AttemptClass::Fatal),
+            Self::GaveUp { attempts, .. } => (*attempts, AttemptClass::Retryable),
+            Self::NotConfigured { .. } => (0, AttemptClass::Fatal),
+        };
+        let retried = usize::try_from(attempts.saturating_sub(1)).unwrap_or(usize::MAX);
+        let mut classes = vec![AttemptClass::Retryable; retried];
+        if attempts > 0 {
+            classes.push(last);
+        }
+        classes
     }
 
     /// The `edgegap-agent self-stop` exit code for this outcome.
@@ -101,8 +154,8 @@ impl fmt::Display for SelfStopOutcome {
         match self {
             Self::Accepted { status, attempts } => write!(f, "self-stop accepted (status {status}, after {attempts} attempt(s))"),
             Self::AlreadyGone { attempts } => write!(f, "the deployment is already gone or stopping (404, after {attempts} attempt(s))"),
-            Self::Rejected { status: status @ (401 | 403) } => write!(f, "self-stop rejected with status {status}: check that ARBITRIUM_DELETE_TOKEN is the one the platform injected; not retried"),
-            Self::Rejected { status } => write!(f, "self-stop refused with status {status}; not retried"),
+            Self::Rejected { status: status @ (401 | 403), attempts } => write!(f, "self-stop rejected with status {status} (attempt {attempts}): check that ARBITRIUM_DELETE_TOKEN is the one the platform injected; not retried"),
+            Self::Rejected { status, attempts } => write!(f, "self-stop refused with status {status} (attempt {attempts}); not retried"),
             Self::GaveUp { attempts, last_error } => write!(f, "self-stop failed after {attempts} attempt(s): {last_error}"),
             Self::NotConfigured { reason } => f.write_str(reason),
         }
@@ -227,8 +280,11 @@ impl Inner {
                 attempts,
                 ..
             } => SelfStopOutcome::AlreadyGone { attempts },
-            CallResult::Answered { status, .. } => SelfStopOutcome::Rejected {
+            CallResult::Answered {
+                status, attempts, ..
+            } => SelfStopOutcome::Rejected {
                 status: status.as_u16(),
+                attempts,
             },
             CallResult::GaveUp {
                 attempts,

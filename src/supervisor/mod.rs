@@ -7,7 +7,7 @@
 //! machine returns. It decides nothing itself.
 
 mod output;
-mod timers;
+pub mod timers;
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -23,10 +23,11 @@ use tracing::{debug, error, info, warn};
 
 use crate::exit_code;
 use crate::lifecycle::{
-    Action, AgentStatus, Event, GameRequest, Lifecycle, Machine, MachineOptions, State, Timer,
+    Action, AgentStatus, Event, GameRequest, Lifecycle, Machine, MachineOptions, Roster, State,
+    Timer,
 };
 use crate::os::{self, Output, SpawnError};
-use output::Sink;
+use output::{PassThroughs, Sink};
 use timers::Timers;
 
 /// Why wrap mode could not run the game at all.
@@ -67,6 +68,10 @@ pub struct Launch {
     pub end_on_log: Option<regex_lite::Regex>,
     /// `--pre-stop`.
     pub pre_stop: Option<Vec<OsString>>,
+    /// `--kill-margin`: the agent's SIGKILL comes this long before the platform's. At exit, the
+    /// agent takes up to half of it to pass on the game's last output, and a quarter more for
+    /// its own last lines.
+    pub kill_margin: std::time::Duration,
 }
 
 /// Asks the platform to stop the deployment, once: `Ok` when it accepted (its SIGTERM will
@@ -74,11 +79,13 @@ pub struct Launch {
 pub type SelfStopCall =
     Box<dyn FnMut() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>>>;
 
-/// The supervisor's side of the local API: the game's requests it receives and the status it
-/// publishes.
+/// The supervisor's side of the local API: the game's requests it receives, the status it
+/// publishes, and the roster of players it shares with the API (the one set: the driver
+/// empties it on a restart in place and tells the machine its size).
 pub struct ApiLink {
     pub requests: UnboundedReceiver<GameRequest>,
     pub status: watch::Sender<AgentStatus>,
+    pub roster: Roster,
 }
 
 /// The driver's state: the machine, its timers, and the processes it started.
@@ -92,15 +99,14 @@ struct Driver {
     events: UnboundedSender<Event>,
     self_stop: SelfStopCall,
     status: watch::Sender<AgentStatus>,
+    roster: Roster,
     /// When the current stop's kill timer fires (kept after it fired, for the status).
     kill_deadline: Option<Instant>,
+    /// A stop's time from its start to the kill timer (grace period minus kill margin).
+    kill_after: std::time::Duration,
     /// The tasks passing the game's (and the hook's) output through, when it is piped.
-    output_tasks: Vec<tokio::task::JoinHandle<()>>,
+    output: PassThroughs,
 }
-
-/// How long the agent waits, once the game has ended, for the rest of its piped output: a
-/// grandchild that keeps the pipe open must not hold the agent's exit back.
-const OUTPUT_DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Runs the game server to its end and returns the agent's exit code. The handled signals
 /// must already be blocked in every thread ([`os::block_handled_signals`]).
@@ -113,6 +119,7 @@ pub async fn run(
     let ApiLink {
         mut requests,
         status,
+        roster,
     } = api;
     let (events, mut inbox) = mpsc::unbounded_channel();
     let (signal_tx, mut signals) = mpsc::unbounded_channel();
@@ -123,6 +130,7 @@ pub async fn run(
         warn!(%error, "cannot become a child subreaper: orphans of the game will be reaped by the system's init");
     }
 
+    let kill_after = options.kill_after;
     let mut driver = Driver {
         machine: Machine::new(options),
         timers: Timers::default(),
@@ -133,8 +141,10 @@ pub async fn run(
         events,
         self_stop,
         status,
+        roster,
         kill_deadline: None,
-        output_tasks: Vec::new(),
+        kill_after,
+        output: PassThroughs::default(),
     };
     // The first start is not retried: a game that cannot start is the agent's failure.
     let mut queue = VecDeque::from([driver.spawn_game()?]);
@@ -149,8 +159,7 @@ pub async fn run(
                     // Reap whatever else already ended, so nothing is left as a zombie.
                     driver.reap(&mut queue);
                     driver.publish();
-                    driver.drain_output().await;
-                    info!(code, "exiting");
+                    driver.finish_output(code).await;
                     return Ok(code);
                 }
             }
@@ -167,11 +176,30 @@ pub async fn run(
             Some(event) = inbox.recv() => event,
             Some(request) = requests.recv() => {
                 driver.note_request(&request);
-                Event::Game(request)
+                event_for_request(request, &driver.roster)
             }
-            timer = driver.timers.next() => Event::TimerFired(timer),
+            timer = driver.timers.next() => {
+                if timer == Timer::Idle {
+                    // A join may be on its way in the request channel: decide on the roster
+                    // as it is now.
+                    queue.push_back(Event::Players(driver.roster.len()));
+                }
+                Event::TimerFired(timer)
+            }
         };
         queue.push_back(event);
+    }
+}
+
+/// The machine's event for a request from the API. A join or a leave has already changed
+/// the roster (or did, and a restart emptied it since): the machine learns the roster's size
+/// as it is now, whatever the order the requests and the restart came in.
+pub fn event_for_request(request: GameRequest, roster: &Roster) -> Event {
+    match request {
+        GameRequest::PlayerConnected(_) | GameRequest::PlayerDisconnected(_) => {
+            Event::Players(roster.len())
+        }
+        request => Event::Game(request),
     }
 }
 
@@ -195,7 +223,7 @@ impl Driver {
             (spawned.stderr, Sink::Stderr),
         ] {
             if let Some(fd) = fd {
-                output::pass_through(
+                self.output.start(
                     fd,
                     sink,
                     self.launch.end_on_log.clone(),
@@ -205,6 +233,20 @@ impl Driver {
         }
         self.game = Some(spawned.pid);
         Ok(Event::ChildStarted)
+    }
+
+    /// Starts the game again in place. Players do not survive it: their connections died
+    /// with the old process, so the roster is emptied first (the machine hears of it with
+    /// `ChildStarted`), and a player who comes back connects again and is new.
+    fn restart_game(&mut self) -> Result<Event, SpawnError> {
+        let dropped = self.roster.clear();
+        if dropped > 0 {
+            info!(
+                players = dropped,
+                "restarting the game: its players' connections are gone"
+            );
+        }
+        self.spawn_game()
     }
 
     /// Carries out one action; returns the exit code when the action is to exit.
@@ -217,13 +259,11 @@ impl Driver {
                     let _ = os::send_to_group(hook, Signal::SIGKILL);
                 }
             }
-            Action::StartTimer(timer, after) => {
-                if timer == Timer::Kill {
-                    self.kill_deadline = Some(Instant::now() + after);
+            Action::StartTimer(..) | Action::CancelTimer(_) => {
+                if let Some((Timer::Kill, deadline)) = self.timers.apply(&action) {
+                    self.kill_deadline = deadline;
                 }
-                self.timers.start(timer, after);
             }
-            Action::CancelTimer(timer) => self.timers.cancel(timer),
             Action::CallSelfStop => {
                 let call = (self.self_stop)();
                 let events = self.events.clone();
@@ -235,7 +275,7 @@ impl Driver {
                     let _ = events.send(event);
                 });
             }
-            Action::SpawnChild => match self.spawn_game() {
+            Action::SpawnChild => match self.restart_game() {
                 Ok(event) => queue.push_back(event),
                 Err(error) => {
                     error!(%error, "cannot restart the game server");
@@ -249,21 +289,16 @@ impl Driver {
         None
     }
 
-    /// Waits (at most [`OUTPUT_DRAIN_LIMIT`]) for the piped output to reach its end, so the
-    /// game's last lines are passed on before the agent exits.
-    async fn drain_output(&mut self) {
-        let tasks = std::mem::take(&mut self.output_tasks);
-        if tasks.is_empty() {
-            return;
-        }
-        let all = async {
-            for task in tasks {
-                let _ = task.await;
-            }
-        };
-        if tokio::time::timeout(OUTPUT_DRAIN_LIMIT, all).await.is_err() {
-            warn!("the game's output pipes are still open (a process it left behind holds them); exiting without the rest");
-        }
+    /// The agent's last step: the rest of the output passed on, within the time left before
+    /// the platform's SIGKILL (see [`PassThroughs::end`]), and the exit logged.
+    async fn finish_output(&mut self, code: i32) {
+        // With no stop under way, the kill deadline a stop starting now would have.
+        let kill_deadline = self
+            .kill_deadline
+            .unwrap_or_else(|| output::later(Instant::now(), self.kill_after));
+        self.output
+            .end(kill_deadline, self.launch.kill_margin, code)
+            .await;
     }
 
     /// Logs a request from the game, and keeps what only the driver knows (the heartbeat's
@@ -305,7 +340,7 @@ impl Driver {
         let restarts = u32::try_from(self.machine.restarts()).unwrap_or(u32::MAX);
         let ready = self.machine.is_ready();
         let self_stop = self.machine.self_stop().clone();
-        let players = self.machine.players().len();
+        let players = self.roster.len();
         self.status.send_if_modified(|s| {
             // A stop's deadline is fixed once set: keep it, so the wall-clock copy is stable.
             let same_lifecycle = match (&s.lifecycle, &lifecycle) {
@@ -365,12 +400,8 @@ impl Driver {
                     "pre-stop hook started"
                 );
                 for fd in [spawned.stdout, spawned.stderr].into_iter().flatten() {
-                    self.output_tasks.extend(output::pass_through(
-                        fd,
-                        Sink::Log("pre-stop"),
-                        None,
-                        self.events.clone(),
-                    ));
+                    self.output
+                        .start(fd, Sink::Log("pre-stop"), None, self.events.clone());
                 }
                 self.hook = Some(spawned.pid);
             }

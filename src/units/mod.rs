@@ -1,4 +1,5 @@
-//! The vocabulary of values every layer shares: durations, signals, and the `FROM=TO,...`
+//! The vocabulary of values every layer shares: durations (bounded, and deadlines that cannot
+//! overflow), signals, and the `FROM=TO,...`
 //! maps of the command line. Pure functions with no dependency on the rest of the crate,
 //! fuzzed in `fuzz/` (target `maps`).
 
@@ -7,7 +8,10 @@ mod signal;
 
 use std::collections::BTreeMap;
 
-pub use duration::parse_duration;
+pub use duration::{
+    at_most, deadline_after, parse_duration, parse_duration_at_most, MAX_DURATION,
+    MAX_GRACE_PERIOD, MAX_MATCH_DURATION,
+};
 pub use signal::{parse_signal, SignalMap, FORWARDED_SIGNALS};
 
 /// Splits `A=B,C=D` into pairs, rejecting entries not of the form `form` (e.g. `FROM=TO`)

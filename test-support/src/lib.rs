@@ -90,42 +90,57 @@ pub struct Running {
 }
 
 impl Running {
-    pub fn start(mut command: Command) -> Running {
+    pub fn start(command: Command) -> Running {
+        Running::start_with(command, None, None)
+    }
+
+    /// As [`Running::start`], with stdout and/or stderr going where the test says (a FIFO,
+    /// say) instead of being read by the test; such a stream yields no lines here.
+    pub fn start_with(
+        mut command: Command,
+        stdout: Option<Stdio>,
+        stderr: Option<Stdio>,
+    ) -> Running {
+        let stderr_given = stderr.is_some();
         command
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stdout(stdout.unwrap_or_else(Stdio::piped))
+            .stderr(stderr.unwrap_or_else(Stdio::piped));
         let started = Instant::now();
         let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("start {:?}: {e}", command.get_program()));
+        // The test's own copies of given streams must close, so their readers see the end.
+        drop(command);
         let (sender, stdout) = channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { return };
-                if sender.send(line).is_err() {
-                    return;
+        if let Some(out) = child.stdout.take() {
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines() {
+                    let Ok(line) = line else { return };
+                    if sender.send(line).is_err() {
+                        return;
+                    }
                 }
-            }
-        });
+            });
+        }
         let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err = child.stderr.take().unwrap();
-        let collected = stderr.clone();
-        let stderr_closed = Arc::new(AtomicBool::new(false));
-        let closed = stderr_closed.clone();
-        std::thread::spawn(move || {
-            let mut buffer = [0u8; 4096];
-            loop {
-                match err.read(&mut buffer) {
-                    Ok(0) | Err(_) => return closed.store(true, Ordering::SeqCst),
-                    Ok(n) => collected
-                        .lock()
-                        .unwrap()
-                        .push_str(&String::from_utf8_lossy(&buffer[..n])),
+        let stderr_closed = Arc::new(AtomicBool::new(stderr_given));
+        if let Some(mut err) = child.stderr.take() {
+            let collected = stderr.clone();
+            let closed = stderr_closed.clone();
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 4096];
+                loop {
+                    match err.read(&mut buffer) {
+                        Ok(0) | Err(_) => return closed.store(true, Ordering::SeqCst),
+                        Ok(n) => collected
+                            .lock()
+                            .unwrap()
+                            .push_str(&String::from_utf8_lossy(&buffer[..n])),
+                    }
                 }
-            }
-        });
+            });
+        }
         Running {
             child,
             stdout,

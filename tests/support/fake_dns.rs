@@ -36,6 +36,21 @@ struct State {
     asked: Vec<Asked>,
 }
 
+/// A UDP socket and a TCP listener on one address. With port 0 the kernel picks the UDP port,
+/// which TCP may already hold (the two port spaces are separate): try another then.
+async fn bind_udp_and_tcp(ip: IpAddr, port: u16) -> (UdpSocket, TcpListener, SocketAddr) {
+    for _ in 0..100 {
+        let udp = UdpSocket::bind((ip, port)).await.unwrap();
+        let addr = udp.local_addr().unwrap();
+        match TcpListener::bind(addr).await {
+            Ok(tcp) => return (udp, tcp, addr),
+            Err(error) if port == 0 && error.kind() == std::io::ErrorKind::AddrInUse => continue,
+            Err(error) => panic!("cannot listen on tcp {addr}: {error}"),
+        }
+    }
+    panic!("no port of {ip} is free for both UDP and TCP after 100 tries");
+}
+
 /// A name server on `addr` (UDP and TCP) answering from its zone.
 pub struct FakeDns {
     pub addr: SocketAddr,
@@ -45,9 +60,7 @@ pub struct FakeDns {
 impl FakeDns {
     /// Serves `zone` (name, address) on `ip` and `port` (0: any free port) on this runtime.
     pub async fn start(ip: IpAddr, port: u16, zone: &[(&str, IpAddr)]) -> FakeDns {
-        let udp = UdpSocket::bind((ip, port)).await.unwrap();
-        let addr = udp.local_addr().unwrap();
-        let tcp = TcpListener::bind(addr).await.unwrap();
+        let (udp, tcp, addr) = bind_udp_and_tcp(ip, port).await;
         let zone = zone
             .iter()
             .map(|(name, ip)| (format!("{}.", name.to_lowercase()), *ip))
@@ -159,9 +172,7 @@ pub struct SilentDns {
 
 impl SilentDns {
     pub async fn start(ip: IpAddr, port: u16) -> SilentDns {
-        let udp = UdpSocket::bind((ip, port)).await.unwrap();
-        let addr = udp.local_addr().unwrap();
-        let tcp = TcpListener::bind(addr).await.unwrap();
+        let (udp, tcp, addr) = bind_udp_and_tcp(ip, port).await;
         let queries = Arc::new(Mutex::new(0));
         let counted = Arc::clone(&queries);
         tokio::spawn(async move {

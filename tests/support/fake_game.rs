@@ -17,7 +17,11 @@
 //!   --exit N               after READY (and --run-ms), exit with N; without --exit or
 //!                          --run-ms the game runs until a signal ends it
 //!   --label L              print `L-READY` instead of `READY`
-//!   --say TEXT             print TEXT on stdout after READY (repeatable)
+//!   --say TEXT             print TEXT on stdout after READY (repeatable); READY and these
+//!                          lines are printed whole before a SIGTERM can make the game exit
+//!   --flood-stdout N       after READY (and --say), print N numbered 100-byte lines
+//!                          (`flood 00000001 xxx...`) on stdout, then `FLOODED` on stderr
+//!   --flood-stderr N       the same on stderr, then `FLOODED` on stdout
 //!   --api-call M:PATH[:BODY]  after READY, call the agent's API at $EDGEGAP_AGENT_URL (with
 //!                          $EDGEGAP_AGENT_API_TOKEN as bearer token when set) and print
 //!                          `API M PATH -> STATUS BODY`; repeatable, in order
@@ -68,6 +72,8 @@ struct Script {
     exit: Option<i32>,
     label: Option<String>,
     say: Vec<String>,
+    flood_stdout: u64,
+    flood_stderr: u64,
     api_calls: Vec<String>,
     api_calls_after: Option<String>,
     listen_tcp_env: Option<String>,
@@ -101,6 +107,8 @@ fn parse() -> Script {
             "--exit" => script.exit = Some(value().parse().unwrap()),
             "--label" => script.label = Some(value()),
             "--say" => script.say.push(value()),
+            "--flood-stdout" => script.flood_stdout = value().parse().unwrap(),
+            "--flood-stderr" => script.flood_stderr = value().parse().unwrap(),
             "--api-call" => script.api_calls.push(value()),
             "--api-calls-after" => script.api_calls_after = Some(value()),
             "--listen-tcp-env" => script.listen_tcp_env = Some(value()),
@@ -174,6 +182,19 @@ fn orphan(count: u32, lifetime: Duration) {
             unsafe { nix::libc::_exit(0) };
         }
     }
+}
+
+/// `count` lines of exactly 100 bytes, numbered from 1; whether there were any.
+fn flood(out: impl Write, count: u64) -> bool {
+    if count == 0 {
+        return false;
+    }
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+    for i in 1..=count {
+        writeln!(out, "flood {i:08} {}", "x".repeat(84)).unwrap();
+    }
+    out.flush().unwrap();
+    true
 }
 
 fn call_api(spec: &str) {
@@ -255,14 +276,26 @@ fn main() {
             }
         });
     }
-    match &script.label {
-        Some(label) => println!("{label}-READY pid={}", std::process::id()),
-        None => println!("READY pid={}", std::process::id()),
+    {
+        // Under stdout's lock: the SIGTERM handler prints (and exits) under it too, so a stop
+        // that comes while these are printed cannot cut the script short.
+        let mut out = std::io::stdout().lock();
+        match &script.label {
+            Some(label) => writeln!(out, "{label}-READY pid={}", std::process::id()).unwrap(),
+            None => writeln!(out, "READY pid={}", std::process::id()).unwrap(),
+        }
+        for line in &script.say {
+            writeln!(out, "{line}").unwrap();
+        }
+        out.flush().unwrap();
     }
-    for line in &script.say {
-        println!("{line}");
+    if flood(std::io::stdout().lock(), script.flood_stdout) {
+        eprintln!("FLOODED");
     }
-    std::io::stdout().flush().unwrap();
+    if flood(std::io::stderr().lock(), script.flood_stderr) {
+        println!("FLOODED");
+        std::io::stdout().flush().unwrap();
+    }
     if let Some(path) = &script.api_calls_after {
         while !std::path::Path::new(path).exists() {
             std::thread::sleep(Duration::from_millis(1));

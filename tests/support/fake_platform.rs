@@ -3,7 +3,8 @@
 //! It records every request (method, path, headers, arrival time on the tokio clock) and
 //! answers from a script: queued replies first (`fail N times`), then a default reply. A
 //! reply can be a status (with an optional `Retry-After` and body), a status sent only after
-//! a delay, or a hang that never answers. Faults below HTTP: a port that refuses connections
+//! a delay, or a hang that never answers; or, for a while after the port came up, one status
+//! to everything ([`FakePlatform::fail_for`]). Faults below HTTP: a port that refuses connections
 //! for a while before it listens ([`FakePlatform::start_down_for`]), TLS handshakes counted
 //! when they fail ([`FakePlatform::failed_handshakes`]), and a server that answers every
 //! connection with garbage ([`FakePlatform::start_garbage`]). Include it with
@@ -81,6 +82,8 @@ struct State {
     requests: Vec<Recorded>,
     /// When the port started to accept connections.
     up_at: Option<Instant>,
+    /// For this long after `up_at`, every request gets this status.
+    fail_window: Option<(Duration, u16)>,
     connections: usize,
     failed_handshakes: usize,
 }
@@ -219,6 +222,13 @@ impl FakePlatform {
         self.script(std::iter::repeat_n(Reply::Status(status), n))
     }
 
+    /// Answers every request with `status` for `window` after the port began to accept
+    /// connections (a platform whose API is up but failing), then follows the script.
+    pub fn fail_for(&self, window: Duration, status: u16) -> &Self {
+        self.state.lock().unwrap().fail_window = Some((window, status));
+        self
+    }
+
     /// The reply once the script is used up (200 by default).
     pub fn set_default(&self, reply: Reply) -> &Self {
         self.state.lock().unwrap().default = Some(reply);
@@ -291,9 +301,18 @@ async fn answer(
                 .collect(),
             at: Instant::now(),
         });
-        match state.script.pop_front() {
-            Some(reply) => reply,
-            None => state.default.clone().unwrap_or(Reply::Status(200)),
+        let failing = match (state.fail_window, state.up_at) {
+            (Some((window, status)), Some(up)) if Instant::now() < up + window => Some(status),
+            _ => None,
+        };
+        match (failing, state.script.pop_front()) {
+            (Some(status), Some(reply)) => {
+                state.script.push_front(reply);
+                Reply::Status(status)
+            }
+            (Some(status), None) => Reply::Status(status),
+            (None, Some(reply)) => reply,
+            (None, None) => state.default.clone().unwrap_or(Reply::Status(200)),
         }
     };
     let response = Response::builder();

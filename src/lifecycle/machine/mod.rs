@@ -24,18 +24,27 @@
 //! | Start/Run  | game exited, policy `exit`     | exit with the code (remapped)                   | Exited     |
 //! | Start/Run  | game exited, policy `stop`     | end the match (below)                           | Ending     |
 //! | Start/Run  | game exited, policy `restart`  | backoff timer, or the fallback if over budget   | Restarting |
-//! | Restarting | backoff timer                  | start the game again                            | Starting   |
-//! | Start/Run  | match end (API, log, timers)   | call self-stop once, start the self-stop wait   | Ending     |
+//! | Restarting | backoff timer                  | start the game again (no players survive it)    | Starting   |
+//! | Start/Run  | match end (API, log, timers)   | call self-stop once (after the game's delay)    | Ending     |
+//! | Ending     | self-stop accepted             | start the self-stop wait                        | Ending     |
 //! | Ending     | self-stop failed for good      | stop the game; exit code will be 0              | Stopping   |
 //! | Ending     | self-stop wait passed          | stop the game                                   | Stopping   |
 //! | any alive  | SIGTERM / SIGINT               | pre-stop hook, stop signal, kill timer          | Stopping   |
 //! | Stopping   | SIGTERM / SIGINT again         | stop signal again; the kill timer is not reset  | Stopping   |
-//! | Stopping   | kill timer                     | SIGKILL the group                               | Stopping   |
-//! | Stopping   | game exited                    | exit with its code (0 if self-stop failed)      | Exited     |
+//! | Stopping   | kill timer                     | SIGKILL the group (or exit, the game gone)      | Stopping   |
+//! | Stopping   | game exited                    | exit with its code (0 if self-stop failed), or, | Exited     |
+//! |            |                                | self-stop in flight, wait for it (kill timer)   | Stopping   |
+//! | Stopping   | self-stop answered, game gone  | exit with the game's code                       | Exited     |
 //! | Start/Run  | no heartbeat for the timeout   | SIGKILL the group; its exit counts as code 124  | (policy)   |
 //! | alive      | other forwarded signal         | forward it (rewritten if mapped)                | same       |
+//!
+//! Self-stop is called at most once, and the machine never exits while it is in flight
+//! unless the grace period (minus the kill margin) of a stop has run out: exiting is what
+//! makes `restart_policy: always` start a new match. Its retries are bounded by the platform
+//! client's deadline, which ends in `SelfStopFailed`; `--self-stop-wait` counts from the
+//! platform's acceptance, so it never cuts the retries short. Every stop starts the kill
+//! timer; every duration is taken as given (the driver's timers cannot overflow).
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -182,17 +191,22 @@ pub struct Machine {
     /// The game said it is ready (since its last start).
     ready: bool,
     restart_times: Vec<Duration>,
-    players: BTreeSet<String>,
+    /// How many players the roster holds (the API's set is the one truth; see `Roster`).
+    players: usize,
     any_player_joined: bool,
     self_stop: SelfStopProgress,
     exit_override: Option<i32>,
     hung: bool,
     /// The stop signal held back while the pre-stop hook runs.
     signal_after_hook: Option<Signal>,
+    /// The signal the current stop sends (for a game started while it runs).
+    stop_signal_sent: Option<Signal>,
 }
 
 mod transitions;
 
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;
 
@@ -207,12 +221,13 @@ impl Machine {
             started_once: false,
             ready: false,
             restart_times: Vec::new(),
-            players: BTreeSet::new(),
+            players: 0,
             any_player_joined: false,
             self_stop: SelfStopProgress::NotCalled,
             exit_override: None,
             hung: false,
             signal_after_hook: None,
+            stop_signal_sent: None,
         }
     }
 
@@ -220,8 +235,9 @@ impl Machine {
         &self.state
     }
 
-    pub fn players(&self) -> &BTreeSet<String> {
-        &self.players
+    /// How many players the machine last heard the roster holds.
+    pub fn players(&self) -> usize {
+        self.players
     }
 
     pub fn restarts(&self) -> usize {

@@ -239,15 +239,17 @@ fn exit_codes_and_signal_deaths_pass_through_under_the_exit_policy() {
 fn a_clean_exit_under_stop_ends_the_match_then_exits_on_sigterm() {
     let mut machine = started(options());
     let actions = effects(machine.handle(s(10), exited(0)));
+    assert!(actions.ends_with(&[Action::CallSelfStop]), "{actions:?}");
     assert!(
-        actions.ends_with(&[
-            Action::CallSelfStop,
-            Action::StartTimer(Timer::SelfStopWait, s(30))
-        ]),
-        "{actions:?}"
+        !actions.iter().any(|a| matches!(a, Action::StartTimer(..))),
+        "no wait runs while the self-stop is in flight: {actions:?}"
     );
     assert_eq!(machine.state(), &State::Ending(EndReason::GameExited(0)));
-    assert_eq!(machine.handle(s(11), Event::SelfStopAccepted), vec![]);
+    // Accepted: the wait for the platform's SIGTERM starts now.
+    assert_eq!(
+        machine.handle(s(11), Event::SelfStopAccepted),
+        vec![Action::StartTimer(Timer::SelfStopWait, s(30))]
+    );
     // The platform's SIGTERM: the game is gone already, so the agent exits at once.
     assert!(has(
         &machine.handle(s(12), Event::Signal(Signal::SIGTERM)),
@@ -419,13 +421,7 @@ fn a_delayed_match_end_ends_the_match_now_and_self_stops_after_the_delay() {
         vec![]
     );
     let actions = machine.handle(s(6), Event::TimerFired(Timer::MatchEndDelay));
-    assert_eq!(
-        actions,
-        vec![
-            Action::CallSelfStop,
-            Action::StartTimer(Timer::SelfStopWait, s(30))
-        ]
-    );
+    assert_eq!(actions, vec![Action::CallSelfStop]);
 }
 
 #[test]
@@ -531,6 +527,8 @@ fn a_match_end_during_a_restart_ends_the_match_without_restarting() {
         machine.handle(s(2), Event::TimerFired(Timer::RestartBackoff)),
         vec![]
     );
+    // The platform accepts, then its SIGTERM comes: nothing is left to stop or to await.
+    machine.handle(s(2), Event::SelfStopAccepted);
     assert!(has(
         &machine.handle(s(3), Event::Signal(Signal::SIGTERM)),
         &Action::Exit(2)
@@ -564,7 +562,7 @@ fn a_player_joining_cancels_the_empty_timer() {
         ..options()
     });
     machine.handle(s(1), game(GameRequest::Ready));
-    let actions = machine.handle(s(2), game(GameRequest::PlayerConnected("p1".into())));
+    let actions = machine.handle(s(2), Event::Players(1));
     assert!(has(&actions, &Action::CancelTimer(Timer::Empty)));
     assert_eq!(
         machine.handle(s(61), Event::TimerFired(Timer::Empty)),
@@ -579,32 +577,31 @@ fn the_idle_timer_runs_only_while_nobody_is_connected() {
         ..options()
     });
     machine.handle(s(1), game(GameRequest::Ready));
-    machine.handle(s(2), game(GameRequest::PlayerConnected("a".into())));
-    machine.handle(s(2), game(GameRequest::PlayerConnected("b".into())));
-    machine.handle(s(2), game(GameRequest::PlayerConnected("b".into())));
-    assert_eq!(machine.players().len(), 2);
+    machine.handle(s(2), Event::Players(1));
+    machine.handle(s(2), Event::Players(2));
+    assert_eq!(machine.players(), 2);
+    // The requests themselves change nothing: the roster's size is what counts.
     assert_eq!(
         machine.handle(s(3), game(GameRequest::PlayerDisconnected("a".into()))),
         vec![]
     );
+    assert_eq!(machine.handle(s(3), Event::Players(1)), vec![]);
     assert_eq!(
-        machine.handle(s(3), game(GameRequest::PlayerDisconnected("nobody".into()))),
-        vec![]
-    );
-    assert_eq!(
-        machine.handle(s(4), game(GameRequest::PlayerDisconnected("b".into()))),
+        machine.handle(s(4), Event::Players(0)),
         vec![Action::StartTimer(Timer::Idle, s(30))]
     );
+    // Told again that nobody is there: the timer is not restarted.
+    assert_eq!(machine.handle(s(4), Event::Players(0)), vec![]);
     // Someone comes back before it fires: cancelled; a stale fire is ignored.
     assert!(has(
-        &machine.handle(s(5), game(GameRequest::PlayerConnected("a".into()))),
+        &machine.handle(s(5), Event::Players(1)),
         &Action::CancelTimer(Timer::Idle)
     ));
     assert_eq!(
         machine.handle(s(34), Event::TimerFired(Timer::Idle)),
         vec![]
     );
-    machine.handle(s(40), game(GameRequest::PlayerDisconnected("a".into())));
+    machine.handle(s(40), Event::Players(0));
     assert!(has(
         &machine.handle(s(70), Event::TimerFired(Timer::Idle)),
         &Action::CallSelfStop
@@ -675,4 +672,138 @@ fn a_hang_under_the_default_policy_exits_124() {
         ),
         &Action::Exit(124)
     ));
+}
+
+#[test]
+fn players_do_not_survive_a_restart_and_the_idle_clock_runs_from_it() {
+    let mut machine = started(MachineOptions {
+        idle_timeout: Some(s(30)),
+        on_exit: OnExitPolicy::parse("3=restart,*=exit").unwrap(),
+        ..options()
+    });
+    machine.handle(s(1), game(GameRequest::Ready));
+    machine.handle(s(2), Event::Players(2));
+    machine.handle(s(3), exited(3));
+    assert!(has(
+        &machine.handle(s(4), Event::TimerFired(Timer::RestartBackoff)),
+        &Action::SpawnChild
+    ));
+    // The driver emptied the roster before the restart.
+    let actions = machine.handle(s(4), Event::ChildStarted);
+    assert_eq!(machine.players(), 0);
+    assert!(has(&actions, &Action::StartTimer(Timer::Idle, s(30))));
+    // A player reconnects (new to the roster): the idle timer is cancelled...
+    assert!(has(
+        &machine.handle(s(5), Event::Players(1)),
+        &Action::CancelTimer(Timer::Idle)
+    ));
+    // ...so its fire, already on its way, ends nothing while they are connected.
+    assert_eq!(
+        machine.handle(s(34), Event::TimerFired(Timer::Idle)),
+        vec![]
+    );
+    assert_eq!(machine.state(), &State::Starting);
+}
+
+// ---- the self-stop in flight ---------------------------------------------------------
+
+#[test]
+fn sigterm_with_the_game_gone_and_the_self_stop_in_flight_waits_for_its_answer() {
+    let mut machine = started(options());
+    machine.handle(s(1), exited(0));
+    assert_eq!(machine.self_stop(), &SelfStopProgress::InFlight);
+    let actions = effects(machine.handle(s(2), Event::Signal(Signal::SIGTERM)));
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::Exit(_))),
+        "{actions:?}"
+    );
+    assert!(has(&actions, &Action::StartTimer(Timer::Kill, s(29))));
+    assert!(matches!(machine.state(), State::Stopping { .. }));
+    // The answer comes: exit with the game's code.
+    assert_eq!(
+        effects(machine.handle(s(3), Event::SelfStopAccepted)),
+        vec![Action::Exit(0)]
+    );
+}
+
+#[test]
+fn a_game_that_exits_on_sigterm_while_the_self_stop_is_in_flight_waits_within_the_grace() {
+    let mut machine = started(options());
+    machine.handle(
+        s(1),
+        game(GameRequest::MatchEnd {
+            reason: None,
+            delay: None,
+        }),
+    );
+    machine.handle(s(2), Event::Signal(Signal::SIGTERM));
+    let actions = effects(machine.handle(s(3), exited(42)));
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::Exit(_))),
+        "{actions:?}"
+    );
+    // No answer within the grace period: the kill timer ends the wait, with the game's code.
+    assert_eq!(
+        effects(machine.handle(s(31), Event::TimerFired(Timer::Kill))),
+        vec![Action::Exit(42)]
+    );
+    assert_eq!(machine.handle(s(32), Event::SelfStopAccepted), vec![]);
+}
+
+#[test]
+fn a_game_killed_at_the_end_of_the_grace_exits_at_once_even_with_the_self_stop_in_flight() {
+    let mut machine = started(options());
+    machine.handle(s(1), Event::LogLineMatched("over".into()));
+    machine.handle(s(2), Event::Signal(Signal::SIGTERM));
+    assert!(has(
+        &machine.handle(s(31), Event::TimerFired(Timer::Kill)),
+        &Action::KillGroup
+    ));
+    assert!(has(
+        &machine.handle(
+            s(31),
+            Event::ChildExited(ChildOutcome::Signaled(Signal::SIGKILL))
+        ),
+        &Action::Exit(137)
+    ));
+}
+
+#[test]
+fn the_self_stop_wait_is_not_started_before_the_platform_accepts() {
+    let mut machine = started(MachineOptions {
+        self_stop_wait: s(1),
+        ..options()
+    });
+    machine.handle(s(1), Event::LogLineMatched("over".into()));
+    // A stray fire of the wait (never started) does nothing while the retries go on.
+    assert_eq!(
+        machine.handle(s(600), Event::TimerFired(Timer::SelfStopWait)),
+        vec![]
+    );
+    assert_eq!(
+        machine.state(),
+        &State::Ending(EndReason::LogLine("over".into()))
+    );
+    assert_eq!(machine.self_stop(), &SelfStopProgress::InFlight);
+}
+
+#[test]
+fn a_restart_that_races_a_match_end_keeps_the_match_over() {
+    // The match ends between the restart's spawn and its start: it stays over, and the
+    // self-stop goes on whether the new game starts or not.
+    for started_or_not in [Event::ChildStarted, Event::ChildSpawnFailed(127)] {
+        let mut machine = started(MachineOptions {
+            on_exit: OnExitPolicy::parse("*=restart").unwrap(),
+            ..options()
+        });
+        machine.handle(s(1), exited(2));
+        machine.handle(s(2), Event::TimerFired(Timer::RestartBackoff));
+        machine.handle(s(2), Event::LogLineMatched("over".into()));
+        assert_eq!(effects(machine.handle(s(2), started_or_not)), vec![]);
+        assert_eq!(
+            machine.state(),
+            &State::Ending(EndReason::LogLine("over".into()))
+        );
+        assert_eq!(machine.self_stop(), &SelfStopProgress::InFlight);
+    }
 }

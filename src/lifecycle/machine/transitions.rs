@@ -27,7 +27,12 @@ impl Machine {
                 out.push(Action::Note(format!(
                     "the game could not be restarted (exit code {code})"
                 )));
-                self.exit(code, out);
+                match self.state {
+                    // The match ended while the restart was under way: the self-stop goes on.
+                    State::Ending(_) => self.exited_code = Some(code),
+                    State::Stopping { .. } => self.on_child_exited(code, out),
+                    _ => self.exit(code, out),
+                }
             }
             Event::ChildExited(outcome) => {
                 let code = if std::mem::take(&mut self.hung) {
@@ -37,11 +42,12 @@ impl Machine {
                 };
                 self.on_child_exited(code, out);
             }
+            Event::Players(count) => self.on_players(count, out),
             Event::Signal(signal) => self.on_signal(signal, out),
             Event::Game(request) => self.on_game_request(request, out),
             Event::LogLineMatched(line) => self.end_match(EndReason::LogLine(line), out),
             Event::TimerFired(timer) => self.on_timer(timer, out),
-            Event::SelfStopAccepted => self.self_stop = SelfStopProgress::Accepted,
+            Event::SelfStopAccepted => self.on_self_stop_accepted(out),
             Event::SelfStopFailed(why) => self.on_self_stop_failed(why, out),
             Event::PreStopHookFinished => {
                 if let (Some(signal), true) = (self.signal_after_hook.take(), self.child_alive) {
@@ -54,14 +60,32 @@ impl Machine {
     fn on_child_started(&mut self, out: &mut Vec<Action>) {
         self.child_alive = true;
         self.ready = false;
-        self.state = State::Starting;
-        self.players.clear();
-        if !std::mem::replace(&mut self.started_once, true) {
+        let first = !std::mem::replace(&mut self.started_once, true);
+        if !first {
+            // A restart in place: the driver emptied the roster before it (the players'
+            // connections died with the old process).
+            self.players = 0;
+        }
+        match self.state {
+            // A restart that raced the match's end: the game runs on until the platform's
+            // SIGTERM, as any game in an ended match.
+            State::Ending(_) => return,
+            // A restart that raced a stop: the new game is stopped too (after the hook, if
+            // it still runs); the kill timer already runs.
+            State::Stopping { .. } => {
+                if let (None, Some(signal)) = (self.signal_after_hook, self.stop_signal_sent) {
+                    out.push(Action::SignalGroup(signal));
+                }
+                return;
+            }
+            _ => self.state = State::Starting,
+        }
+        if first {
             if let Some(limit) = self.options.max_match_duration {
                 out.push(Action::StartTimer(Timer::MaxMatchDuration, limit));
             }
         } else if let (true, Some(idle)) = (self.any_player_joined, self.options.idle_timeout) {
-            // The players were lost with the crash: the idle clock runs from the restart.
+            // The idle clock runs from the restart.
             out.push(Action::StartTimer(Timer::Idle, idle));
         }
     }
@@ -71,6 +95,13 @@ impl Machine {
         self.exited_code = Some(code);
         out.push(Action::CancelTimer(Timer::Heartbeat));
         match &self.state {
+            State::Stopping { killed: false, .. }
+                if self.self_stop == SelfStopProgress::InFlight =>
+            {
+                out.push(Action::Note(
+                    "the game has exited; the self-stop is still in flight: waiting for its answer, at most until the grace period ends".into(),
+                ));
+            }
             State::Stopping { .. } => self.exit(code, out),
             // The match is already over: wait for the platform's SIGTERM as planned.
             State::Ending(_) => {}
@@ -166,25 +197,27 @@ impl Machine {
             GameRequest::MatchEnd { reason, delay } => {
                 self.end_match_after(EndReason::Api(reason), delay.filter(|d| !d.is_zero()), out);
             }
-            GameRequest::PlayerConnected(id) => {
-                self.players.insert(id);
-                if !std::mem::replace(&mut self.any_player_joined, true) {
-                    out.push(Action::CancelTimer(Timer::Empty));
-                }
+            // The roster is already changed; its size arrives as `Event::Players`.
+            GameRequest::PlayerConnected(_) | GameRequest::PlayerDisconnected(_) => {}
+        }
+    }
+
+    /// The roster holds `count` players now: the first join cancels the empty timer, any
+    /// player cancels the idle timer, and the last one leaving a match in play starts it.
+    fn on_players(&mut self, count: usize, out: &mut Vec<Action>) {
+        let before = std::mem::replace(&mut self.players, count);
+        if count > 0 {
+            if !std::mem::replace(&mut self.any_player_joined, true) {
+                out.push(Action::CancelTimer(Timer::Empty));
+            }
+            if before == 0 {
                 out.push(Action::CancelTimer(Timer::Idle));
             }
-            GameRequest::PlayerDisconnected(id) => {
-                let removed = self.players.remove(&id);
-                let in_play = matches!(self.state, State::Starting | State::Running);
-                if let (true, true, true, Some(idle)) = (
-                    removed,
-                    self.players.is_empty(),
-                    in_play,
-                    self.options.idle_timeout,
-                ) {
-                    out.push(Action::StartTimer(Timer::Idle, idle));
-                }
-            }
+            return;
+        }
+        let in_play = matches!(self.state, State::Starting | State::Running);
+        if let (true, true, Some(idle)) = (before > 0, in_play, self.options.idle_timeout) {
+            out.push(Action::StartTimer(Timer::Idle, idle));
         }
     }
 
@@ -192,16 +225,26 @@ impl Machine {
         let in_play = matches!(self.state, State::Starting | State::Running);
         match timer {
             Timer::Kill => {
+                let child_alive = self.child_alive;
                 if let State::Stopping {
                     killed: killed @ false,
                     ..
                 } = &mut self.state
                 {
                     *killed = true;
-                    out.push(Action::Note(
-                        "grace period over: killing the game's process group".into(),
-                    ));
-                    out.push(Action::KillGroup);
+                    if child_alive {
+                        out.push(Action::Note(
+                            "grace period over: killing the game's process group".into(),
+                        ));
+                        out.push(Action::KillGroup);
+                    } else {
+                        // The game is gone; only the self-stop was awaited, and the grace is over.
+                        out.push(Action::Note(
+                            "grace period over with the self-stop still in flight: exiting".into(),
+                        ));
+                        let code = self.exited_code.unwrap_or(crate::exit_code::SUCCESS);
+                        self.exit(code, out);
+                    }
                 }
             }
             Timer::RestartBackoff if self.state == State::Restarting => {
@@ -214,14 +257,14 @@ impl Machine {
                 }
             }
             Timer::SelfStopWait => {
-                if let State::Ending(reason) = &self.state {
+                // Only once the platform accepted: the retries are never cut short.
+                let accepted = self.self_stop == SelfStopProgress::Accepted;
+                if let (State::Ending(reason), true) = (&self.state, accepted) {
                     let cause = StopCause::SelfStopWaitPassed(reason.clone());
                     self.stop(cause, self.options.stop_signal, out);
                 }
             }
-            Timer::Idle if in_play && self.players.is_empty() => {
-                self.end_match(EndReason::Idle, out)
-            }
+            Timer::Idle if in_play && self.players == 0 => self.end_match(EndReason::Idle, out),
             Timer::Empty if in_play && !self.any_player_joined => {
                 self.end_match(EndReason::Empty, out)
             }
@@ -239,6 +282,18 @@ impl Machine {
         }
     }
 
+    /// The platform will stop the deployment: its SIGTERM is awaited for `--self-stop-wait`.
+    fn on_self_stop_accepted(&mut self, out: &mut Vec<Action>) {
+        self.self_stop = SelfStopProgress::Accepted;
+        match self.state {
+            State::Ending(_) => out.push(Action::StartTimer(
+                Timer::SelfStopWait,
+                self.options.self_stop_wait,
+            )),
+            _ => self.exit_if_only_the_self_stop_was_awaited(out),
+        }
+    }
+
     fn on_self_stop_failed(&mut self, why: String, out: &mut Vec<Action>) {
         self.self_stop = SelfStopProgress::Failed(why.clone());
         out.push(Action::Note(format!(
@@ -248,11 +303,22 @@ impl Machine {
         if let State::Ending(reason) = &self.state {
             let cause = StopCause::SelfStopFailed(reason.clone());
             self.stop(cause, self.options.stop_signal, out);
+        } else {
+            self.exit_if_only_the_self_stop_was_awaited(out);
         }
     }
 
-    /// The one path for every way a match ends: record the reason, call self-stop once,
-    /// and wait for the platform's SIGTERM (at most `--self-stop-wait`).
+    /// A stop whose game is gone waits only for the self-stop's answer: once it has come,
+    /// exit.
+    fn exit_if_only_the_self_stop_was_awaited(&mut self, out: &mut Vec<Action>) {
+        if let (State::Stopping { .. }, false) = (&self.state, self.child_alive) {
+            let code = self.exited_code.unwrap_or(crate::exit_code::SUCCESS);
+            self.exit(code, out);
+        }
+    }
+
+    /// The one path for every way a match ends: record the reason, call self-stop once, and
+    /// wait for its answer, then for the platform's SIGTERM (at most `--self-stop-wait`).
     fn end_match(&mut self, reason: EndReason, out: &mut Vec<Action>) {
         self.end_match_after(reason, None, out);
     }
@@ -291,22 +357,36 @@ impl Machine {
         }
     }
 
+    /// Calls self-stop, once for the agent's life. The wait for the platform's SIGTERM
+    /// starts when the platform accepts it, not now: the retries may take minutes, and the
+    /// agent must not give up on them by itself.
     fn call_self_stop(&mut self, out: &mut Vec<Action>) {
         if self.self_stop == SelfStopProgress::NotCalled {
             self.self_stop = SelfStopProgress::InFlight;
             out.push(Action::CallSelfStop);
         }
-        out.push(Action::StartTimer(
-            Timer::SelfStopWait,
-            self.options.self_stop_wait,
-        ));
     }
 
     /// The one path for every stop: the pre-stop hook, the stop signal, the kill timer.
+    /// With the game gone and a self-stop in flight, only the kill timer: the agent waits
+    /// for the self-stop's answer within the grace period, then exits.
     fn stop(&mut self, cause: StopCause, signal: Signal, out: &mut Vec<Action>) {
         out.extend(MATCH_TIMERS.iter().map(|t| Action::CancelTimer(*t)));
         out.push(Action::CancelTimer(Timer::SelfStopWait));
+        let kill_after = self.options.kill_after;
+        self.stop_signal_sent = Some(signal);
         if !self.child_alive {
+            if self.self_stop == SelfStopProgress::InFlight {
+                out.push(Action::Note(format!(
+                    "stopping: {cause}; the game has exited and the self-stop is in flight: waiting for its answer, at most until the grace period ends"
+                )));
+                self.state = State::Stopping {
+                    cause,
+                    killed: false,
+                };
+                out.push(Action::StartTimer(Timer::Kill, kill_after));
+                return;
+            }
             let code = self.exited_code.unwrap_or(crate::exit_code::SUCCESS);
             self.exit(code, out);
             return;
@@ -316,7 +396,6 @@ impl Machine {
             cause,
             killed: false,
         };
-        let kill_after = self.options.kill_after;
         if self.options.pre_stop_hook {
             self.signal_after_hook = Some(signal);
             out.push(Action::RunPreStopHook(kill_after));
