@@ -16,6 +16,7 @@ fn port(name: &str, internal: u16, external: u16, protocol: &str) -> PlatformPor
         protocol: Some(protocol.to_owned()),
         tls_upgrade: Some(false),
         link: Some(format!("c0653765de3b.pr.edgegap.net:{external}")),
+        proxy: Some(65000 + external % 100),
     }
 }
 
@@ -41,7 +42,7 @@ fn injected(tags: &[&str]) -> InjectedEnv {
         tags: tags.iter().map(|t| (*t).to_owned()).collect(),
         vcpu_units: 1024,
         memory_mb: 2048,
-        delete_url: "https://api.edgegap.com/v1/self/stop/c0653765de3b/42".to_owned(),
+        delete_url: "https://api.edgegap.com/v1/self/stop/c0653765de3b/660".to_owned(),
         delete_token: "delete-token-value".to_owned(),
         context_url: "https://api.edgegap.com/v1/context/c0653765de3b/7".to_owned(),
         context_token: "context-token-value".to_owned(),
@@ -113,6 +114,10 @@ fn the_context_document_written_by_the_contract_merges_into_the_deployment() {
         ports: written.ports.ports.clone(),
         location: Some(written.location.clone()),
         tags: Some(written.tags.clone()),
+        status: Some("Status.READY".to_owned()),
+        ready: Some(true),
+        whitelisting_active: Some(false),
+        ..Context::default()
     };
     let body = serde_json::to_vec(&context).unwrap();
     let parsed = Context::from_json(&body).unwrap();

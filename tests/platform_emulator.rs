@@ -21,8 +21,9 @@ fn the_emulators_whole_environment_parses_without_a_problem() {
     let emu = Emu::start(&[]);
     let ports = json!([
         {"port": 7777, "protocol": "UDP", "name": "game-port"},
-        {"port": 8080, "protocol": "TCP", "name": "web"},
-        {"port": 9000, "protocol": "TCP/UDP", "name": "Voice_2"},
+        // The fake game listens on none: no readiness check (`to_check` defaults to true).
+        {"port": 8080, "protocol": "TCP", "name": "web", "to_check": false},
+        {"port": 9000, "protocol": "TCP/UDP", "name": "Voice_2", "to_check": false},
     ]);
     let command = [FAKE_GAME, "--print-env-prefix", "ARBITRIUM_"];
     let app = emu.app_with_version(json!({ "command": command, "ports": ports }));

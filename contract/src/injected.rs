@@ -78,6 +78,7 @@ mod tests {
             protocol: Some("UDP".into()),
             tls_upgrade: Some(false),
             link: None,
+            proxy: None,
         };
         let env = InjectedEnv {
             request_id: "c0653765de3b".into(),

@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// One named port as the platform describes it, e.g. `{"name":"gameport","internal":7777,
-/// "external":31669,"protocol":"UDP","tls_upgrade":false,"link":"c0653765de3b.pr.edgegap.net:31669"}`.
+/// "external":31669,"protocol":"UDP","tls_upgrade":false,"link":"c0653765de3b.pr.edgegap.net:31669",
+/// "proxy":65002}`.
 ///
-/// Every field is optional for a reader (unknown ones such as `proxy` are ignored): which
-/// ones it needs is the reader's decision. A writer leaves out what it does not know.
+/// Every field is optional for a reader (unknown ones are ignored): which ones it needs is the
+/// reader's decision. A writer leaves out what it does not know.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlatformPort {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -30,6 +31,9 @@ pub struct PlatformPort {
     /// e.g. `c0653765de3b.pr.edgegap.net:31669`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
+    /// The platform's proxy port for this port, e.g. `65002` (the status response has it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<u16>,
 }
 
 /// `ARBITRIUM_PORTS_MAPPING`: every named port, keyed by its name.
@@ -87,6 +91,7 @@ mod tests {
             protocol: Some("UDP".into()),
             tls_upgrade: Some(false),
             link: Some("c0653765de3b.pr.edgegap.net:31669".into()),
+            proxy: Some(65002),
         }
     }
 
@@ -98,7 +103,7 @@ mod tests {
             json,
             serde_json::json!({"ports": {"gameport": {"name": "gameport", "internal": 7777,
                 "external": 31669, "protocol": "UDP", "tls_upgrade": false,
-                "link": "c0653765de3b.pr.edgegap.net:31669"}}})
+                "link": "c0653765de3b.pr.edgegap.net:31669", "proxy": 65002}}})
         );
     }
 
@@ -110,7 +115,7 @@ mod tests {
         assert_eq!(entries[0].0, "gameport");
         assert_eq!(entries[0].1.as_ref().unwrap(), &gameport());
 
-        let raw = r#"{"ports": {"a": {"internal": 1, "external": 2, "proxy": 65002},
+        let raw = r#"{"ports": {"a": {"internal": 1, "external": 2, "unknown": 65002},
             "b": {"internal": "x"}}}"#;
         let entries = read_ports_mapping(raw).unwrap();
         assert_eq!(entries[0].1.as_ref().unwrap().internal, Some(1));

@@ -1,84 +1,64 @@
 //! Apps and app versions (the Versioning part of the API): create, get, list with pagination,
-//! update (a merge of the sent fields, then the whole is validated again), delete. Versions
-//! keep every field they were sent; hidden env values are masked in every response.
+//! update (a merge of the sent fields, then the whole is validated again), delete. Bodies
+//! hold the documented fields only; hidden env values and registry tokens are never shown.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::SystemTime;
 
-use hyper::StatusCode;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
 
-use super::http::{ok, paginate, ApiError, Reply, Req};
-use super::store::{rfc3339, App, Version};
-use super::{validate, Emulator};
+use super::clock;
+use super::http::{empty, object, ok, paginate, query, Answer, ApiError, Emu, PageQuery};
+use super::store::{App, Version};
+use super::validate;
 
 fn app_json(app: &App) -> Value {
-    let mut fields = app.fields.clone();
-    fields.entry("is_active").or_insert(Value::Bool(true));
-    fields
-        .entry("is_telemetry_agent_active")
-        .or_insert(Value::Bool(false));
-    fields
-        .entry("image")
-        .or_insert(Value::String(String::new()));
-    fields.insert("create_time".into(), json!(rfc3339(app.create_time)));
-    fields.insert("last_updated".into(), json!(rfc3339(app.last_updated)));
-    Value::Object(fields)
+    json!({
+        "name": app.name,
+        "is_active": app.is_active,
+        "image": app.image,
+        "create_time": clock::platform(app.create_time),
+        "last_updated": clock::platform(app.last_updated),
+    })
 }
 
 fn version_json(version: &Version) -> Value {
-    let mut fields = version.fields.clone();
-    validate::mask_hidden(&mut fields, "envs");
-    let spec = &version.spec;
-    let defaults = [
-        ("is_active", json!(spec.is_active)),
-        (
-            "termination_grace_period_seconds",
-            json!(spec.termination_grace_period_seconds),
-        ),
-        ("max_duration", json!(spec.max_duration)),
-        ("restart_policy", json!(policy_name(spec.restart_policy))),
-        ("ports", json!([])),
-        ("envs", json!([])),
-    ];
-    for (key, value) in defaults {
-        fields.entry(key).or_insert(value);
-    }
-    fields.insert("create_time".into(), json!(rfc3339(version.create_time)));
-    fields.insert("last_updated".into(), json!(rfc3339(version.last_updated)));
-    Value::Object(fields)
+    let mut shown = version.shown.clone();
+    shown.insert(
+        "create_time".into(),
+        json!(clock::platform(version.create_time)),
+    );
+    shown.insert(
+        "last_updated".into(),
+        json!(clock::platform(version.last_updated)),
+    );
+    Value::Object(shown)
 }
 
-fn policy_name(policy: validate::RestartPolicy) -> &'static str {
-    match policy {
-        validate::RestartPolicy::Always => "always",
-        validate::RestartPolicy::Never => "never",
-        validate::RestartPolicy::OnFailure => "on_failure",
-    }
-}
-
-fn no_app(name: &str) -> ApiError {
+pub(super) fn no_app(name: &str) -> ApiError {
     ApiError::not_found(format!("App {name} not found"))
 }
 
-fn no_version(app: &str, version: &str) -> ApiError {
+pub(super) fn no_version(app: &str, version: &str) -> ApiError {
     ApiError::not_found(format!("Version {version} of app {app} not found"))
 }
 
-pub fn create_app(emulator: &Arc<Emulator>, req: &Req) -> Reply {
-    let fields = req.json_object()?;
-    let name = validate::app(&fields).map_err(ApiError::bad_request)?;
+pub async fn create_app(State(emulator): Emu, body: Bytes) -> Answer {
+    let fields = object(&body)?;
+    let (name, is_active, image) = validate::app(&fields).map_err(ApiError::bad_request)?;
     let mut store = emulator.lock();
     if store.apps.contains_key(&name) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("App {name} already exists"),
-        ));
+        return Err(ApiError::conflict(format!("App {name} already exists")));
     }
     let now = SystemTime::now();
     let app = App {
-        fields,
+        name: name.clone(),
+        is_active,
+        image,
         create_time: now,
         last_updated: now,
         versions: BTreeMap::new(),
@@ -88,68 +68,75 @@ pub fn create_app(emulator: &Arc<Emulator>, req: &Req) -> Reply {
     ok(body)
 }
 
-pub fn get_app(emulator: &Arc<Emulator>, name: &str) -> Reply {
+pub async fn get_app(State(emulator): Emu, Path(name): Path<String>) -> Answer {
     let store = emulator.lock();
-    store
-        .apps
-        .get(name)
-        .map(app_json)
-        .ok_or_else(|| no_app(name))
-        .and_then(ok)
+    let app = store.apps.get(&name).ok_or_else(|| no_app(&name))?;
+    ok(app_json(app))
 }
 
-pub fn list_apps(emulator: &Arc<Emulator>, req: &Req) -> Reply {
+pub async fn list_apps(
+    State(emulator): Emu,
+    q: Result<Query<PageQuery>, QueryRejection>,
+) -> Answer {
+    let q = query(q)?;
     let store = emulator.lock();
     let all: Vec<Value> = store.apps.values().map(app_json).collect();
     let total = all.len();
-    let (page, pagination) = paginate(req, all)?;
+    let (page, pagination) = paginate(&q, all)?;
     ok(json!({"applications": page, "total_count": total, "pagination": pagination}))
 }
 
-pub fn update_app(emulator: &Arc<Emulator>, req: &Req, name: &str) -> Reply {
-    let changes = req.json_object()?;
+pub async fn update_app(State(emulator): Emu, Path(name): Path<String>, body: Bytes) -> Answer {
+    let changes = object(&body)?;
     let mut store = emulator.lock();
-    let app = store.apps.get(name).ok_or_else(|| no_app(name))?;
-    let mut merged = app.fields.clone();
+    let app = store.apps.get(&name).ok_or_else(|| no_app(&name))?;
+    let mut merged = Map::new();
+    merged.insert("name".into(), json!(app.name));
+    merged.insert("is_active".into(), json!(app.is_active));
+    merged.insert("image".into(), json!(app.image));
     merged.extend(changes);
-    let new_name = validate::app(&merged).map_err(ApiError::bad_request)?;
+    let (new_name, is_active, image) = validate::app(&merged).map_err(ApiError::bad_request)?;
     if new_name != name && store.apps.contains_key(&new_name) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("App {new_name} already exists"),
-        ));
+        return Err(ApiError::conflict(format!("App {new_name} already exists")));
     }
-    let mut app = store.apps.remove(name).ok_or_else(|| no_app(name))?;
-    app.fields = merged;
+    let mut app = store.apps.remove(&name).ok_or_else(|| no_app(&name))?;
+    app.name = new_name.clone();
+    app.is_active = is_active;
+    app.image = image;
     app.last_updated = SystemTime::now();
     let body = app_json(&app);
     store.apps.insert(new_name, app);
     ok(body)
 }
 
-pub fn delete_app(emulator: &Arc<Emulator>, name: &str) -> Reply {
+/// 200 with no body, as documented ("Success", no content).
+pub async fn delete_app(State(emulator): Emu, Path(name): Path<String>) -> Answer {
     let mut store = emulator.lock();
-    store.apps.remove(name).ok_or_else(|| no_app(name))?;
-    Ok((StatusCode::NO_CONTENT, Value::Null))
+    store.apps.remove(&name).ok_or_else(|| no_app(&name))?;
+    empty(StatusCode::OK)
 }
 
-pub fn create_version(emulator: &Arc<Emulator>, req: &Req, app_name: &str) -> Reply {
-    let fields = req.json_object()?;
+pub async fn create_version(
+    State(emulator): Emu,
+    Path(app_name): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let sent = object(&body)?;
     let mut store = emulator.lock();
     let app = store
         .apps
-        .get_mut(app_name)
-        .ok_or_else(|| no_app(app_name))?;
-    let (name, spec) = validate::version(&fields).map_err(ApiError::bad_request)?;
+        .get_mut(&app_name)
+        .ok_or_else(|| no_app(&app_name))?;
+    let (name, shown, spec) = validate::version(&sent).map_err(ApiError::bad_request)?;
     if app.versions.contains_key(&name) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("Version {name} of app {app_name} already exists"),
-        ));
+        return Err(ApiError::conflict(format!(
+            "Version {name} of app {app_name} already exists"
+        )));
     }
     let now = SystemTime::now();
     let version = Version {
-        fields,
+        sent,
+        shown,
         spec,
         create_time: now,
         last_updated: now,
@@ -159,47 +146,59 @@ pub fn create_version(emulator: &Arc<Emulator>, req: &Req, app_name: &str) -> Re
     ok(json!({"success": true, "version": body}))
 }
 
-pub fn get_version(emulator: &Arc<Emulator>, app: &str, version: &str) -> Reply {
+pub async fn get_version(
+    State(emulator): Emu,
+    Path((app, version)): Path<(String, String)>,
+) -> Answer {
     let store = emulator.lock();
-    let found = store.apps.get(app).ok_or_else(|| no_app(app))?;
+    let found = store.apps.get(&app).ok_or_else(|| no_app(&app))?;
     let found = found
         .versions
-        .get(version)
-        .ok_or_else(|| no_version(app, version))?;
+        .get(&version)
+        .ok_or_else(|| no_version(&app, &version))?;
     ok(version_json(found))
 }
 
-pub fn list_versions(emulator: &Arc<Emulator>, req: &Req, app: &str) -> Reply {
+pub async fn list_versions(
+    State(emulator): Emu,
+    Path(app): Path<String>,
+    q: Result<Query<PageQuery>, QueryRejection>,
+) -> Answer {
+    let q = query(q)?;
     let store = emulator.lock();
-    let found = store.apps.get(app).ok_or_else(|| no_app(app))?;
+    let found = store.apps.get(&app).ok_or_else(|| no_app(&app))?;
     let all: Vec<Value> = found.versions.values().map(version_json).collect();
     let total = all.len();
-    let (page, pagination) = paginate(req, all)?;
+    let (page, pagination) = paginate(&q, all)?;
     ok(json!({"versions": page, "total_count": total, "pagination": pagination}))
 }
 
-pub fn update_version(emulator: &Arc<Emulator>, req: &Req, app: &str, name: &str) -> Reply {
-    let changes: Map<String, Value> = req.json_object()?;
+pub async fn update_version(
+    State(emulator): Emu,
+    Path((app, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer {
+    let changes = object(&body)?;
     let mut store = emulator.lock();
-    let found = store.apps.get_mut(app).ok_or_else(|| no_app(app))?;
+    let found = store.apps.get_mut(&app).ok_or_else(|| no_app(&app))?;
     let current = found
         .versions
-        .get(name)
-        .ok_or_else(|| no_version(app, name))?;
-    let mut merged = current.fields.clone();
-    merged.extend(changes);
-    let (new_name, spec) = validate::version(&merged).map_err(ApiError::bad_request)?;
+        .get(&name)
+        .ok_or_else(|| no_version(&app, &name))?;
+    let merged = validate::merge_version(&current.sent, changes);
+    let (new_name, shown, spec) = validate::version(&merged).map_err(ApiError::bad_request)?;
     if new_name != name && found.versions.contains_key(&new_name) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("Version {new_name} of app {app} already exists"),
-        ));
+        // A version update documents no 409: the clash is a bad request.
+        return Err(ApiError::bad_request(format!(
+            "name: version {new_name} of app {app} already exists"
+        )));
     }
     let mut version = found
         .versions
-        .remove(name)
-        .ok_or_else(|| no_version(app, name))?;
-    version.fields = merged;
+        .remove(&name)
+        .ok_or_else(|| no_version(&app, &name))?;
+    version.sent = merged;
+    version.shown = shown;
     version.spec = spec;
     version.last_updated = SystemTime::now();
     let body = version_json(&version);
@@ -207,12 +206,15 @@ pub fn update_version(emulator: &Arc<Emulator>, req: &Req, app: &str, name: &str
     ok(json!({"success": true, "version": body}))
 }
 
-pub fn delete_version(emulator: &Arc<Emulator>, app: &str, name: &str) -> Reply {
+pub async fn delete_version(
+    State(emulator): Emu,
+    Path((app, name)): Path<(String, String)>,
+) -> Answer {
     let mut store = emulator.lock();
-    let found = store.apps.get_mut(app).ok_or_else(|| no_app(app))?;
-    let version = found
+    let found = store.apps.get_mut(&app).ok_or_else(|| no_app(&app))?;
+    found
         .versions
-        .remove(name)
-        .ok_or_else(|| no_version(app, name))?;
-    ok(json!({"success": true, "version": version_json(&version)}))
+        .remove(&name)
+        .ok_or_else(|| no_version(&app, &name))?;
+    ok(json!({"success": true, "message": format!("Version {name} of app {app} deleted")}))
 }

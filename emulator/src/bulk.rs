@@ -1,17 +1,18 @@
-//! `POST /v1/deployments/bulk-stop`: the documented filter objects (`field`, `values`,
-//! `filter_type`) over the active deployments; every match gets the stop sequence. Fields and
-//! filter types beyond the documented object's names are the emulator's choice (see the route
-//! table in `mod.rs`).
+//! `POST /v1/deployments/bulk-stop`: the documented filters `{field, values, filter_type}`
+//! with `field` one of `request_id` and `deployment_tags` and `filter_type` one of `any`,
+//! `all`, `not` (Edgegap's v1 OpenAPI), all of them to hold, over the active deployments;
+//! every match gets the stop (or the deferred stop before READY). Answers 202
+//! `{processable: [{request_id}]}`.
 
-use std::sync::Arc;
-
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
 use serde_json::{json, Value};
 
 use super::deployments::request_stop;
-use super::http::{ok, ApiError, Reply, Req};
+use super::fields::{required_str, string_list};
+use super::http::{object, reply, Answer, ApiError, Emu};
 use super::store::Deployment;
-use super::validate::required_str;
-use super::Emulator;
 
 struct Filter {
     field: String,
@@ -19,8 +20,8 @@ struct Filter {
     filter_type: String,
 }
 
-fn filters(req: &Req) -> Result<Vec<Filter>, ApiError> {
-    let body = req.json_object()?;
+fn filters(body: &Bytes) -> Result<Vec<Filter>, ApiError> {
+    let body = object(body)?;
     let Some(Value::Array(items)) = body.get("filters") else {
         return Err(ApiError::bad_request(
             "filters: required, a list of {field, values, filter_type}",
@@ -31,32 +32,21 @@ fn filters(req: &Req) -> Result<Vec<Filter>, ApiError> {
     }
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let field = required_str(item.get("field"), "field")
-            .map_err(|e| ApiError::bad_request(format!("filters[{i}].{e}")))?;
-        if !["tags", "app_name", "app_version", "request_id"].contains(&field.as_str()) {
-            return Err(ApiError::bad_request(format!(
-                "filters[{i}].field: must be tags, app_name, app_version or request_id, got {field:?}"
+        let at = |e: String| ApiError::bad_request(format!("filters[{i}].{e}"));
+        let field = required_str(item.get("field"), "field").map_err(at)?;
+        if !["request_id", "deployment_tags"].contains(&field.as_str()) {
+            return Err(at(format!(
+                "field: must be request_id or deployment_tags, got {field:?}"
             )));
         }
-        let values = item
-            .get("values")
-            .and_then(Value::as_array)
-            .and_then(|v| {
-                v.iter()
-                    .map(|s| s.as_str().map(str::to_owned))
-                    .collect::<Option<Vec<_>>>()
-            })
-            .ok_or_else(|| {
-                ApiError::bad_request(format!("filters[{i}].values: required, a list of strings"))
-            })?;
-        let filter_type = item
-            .get("filter_type")
-            .and_then(Value::as_str)
-            .unwrap_or("any")
-            .to_owned();
+        if item.get("values").is_none() {
+            return Err(at("values: required, a list of strings".to_owned()));
+        }
+        let values = string_list(item.get("values"), "values").map_err(at)?;
+        let filter_type = required_str(item.get("filter_type"), "filter_type").map_err(at)?;
         if !["any", "all", "not"].contains(&filter_type.as_str()) {
-            return Err(ApiError::bad_request(format!(
-                "filters[{i}].filter_type: must be any, all or not, got {filter_type:?}"
+            return Err(at(format!(
+                "filter_type: must be any, all or not, got {filter_type:?}"
             )));
         }
         out.push(Filter {
@@ -69,13 +59,11 @@ fn filters(req: &Req) -> Result<Vec<Filter>, ApiError> {
 }
 
 fn matches(found: &Deployment, filter: &Filter) -> bool {
-    let have: Vec<&str> = match filter.field.as_str() {
-        "tags" => found.tags.iter().map(String::as_str).collect(),
-        "app_name" => vec![found.app_name.as_str()],
-        "app_version" => vec![found.version_name.as_str()],
-        _ => vec![found.request_id.as_str()],
+    let have: Vec<String> = match filter.field.as_str() {
+        "deployment_tags" => found.tag_names(),
+        _ => vec![found.request_id.clone()],
     };
-    let hit = |v: &String| have.contains(&v.as_str());
+    let hit = |v: &String| have.contains(v);
     match filter.filter_type.as_str() {
         "all" => filter.values.iter().all(hit),
         "not" => !filter.values.iter().any(hit),
@@ -83,8 +71,8 @@ fn matches(found: &Deployment, filter: &Filter) -> bool {
     }
 }
 
-pub fn bulk_stop(emulator: &Arc<Emulator>, req: &Req) -> Reply {
-    let filters = filters(req)?;
+pub async fn bulk_stop(State(emulator): Emu, body: Bytes) -> Answer {
+    let filters = filters(&body)?;
     let mut store = emulator.lock();
     let mut processable = Vec::new();
     for found in store.deployments.values_mut() {
@@ -96,5 +84,8 @@ pub fn bulk_stop(emulator: &Arc<Emulator>, req: &Req) -> Reply {
             processable.push(json!({"request_id": found.request_id}));
         }
     }
-    ok(json!({"processable": processable, "unprocessable": []}))
+    Ok(reply(
+        StatusCode::ACCEPTED,
+        json!({"processable": processable}),
+    ))
 }

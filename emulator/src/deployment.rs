@@ -20,7 +20,7 @@ use tokio::time::{sleep, timeout, Instant};
 
 pub use super::environment::{launch, Launch, Runner};
 use super::store::{DeployedPort, Deployment, Status};
-use super::{say, webhook, Emulator};
+use super::{fleets, say, views, webhook, Emulator};
 
 /// Delay before a restart, so `always` with a process that exits at once does not spin.
 const RESTART_DELAY: Duration = Duration::from_millis(100);
@@ -80,7 +80,15 @@ enum Ended {
 pub async fn run(emulator: Arc<Emulator>, mut launch: Launch) {
     let (status, detail) = live(&emulator, &mut launch).await;
     launch.forwarding.stop().await;
+    if let Some(name) = &launch.container {
+        emulator.guard.forget_container(name);
+    }
     finish(&emulator, &launch.request_id, status, detail);
+}
+
+/// Whether a stop was asked before READY (carried out once READY or ERROR is reached).
+fn stop_deferred(emulator: &Emulator, id: &str) -> bool {
+    update(emulator, id, |d| d.stop_when_ready).unwrap_or(false)
 }
 
 /// The deployment's process life, restarts included; returns how it ended.
@@ -100,6 +108,16 @@ async fn live(emulator: &Arc<Emulator>, launch: &mut Launch) -> (Status, Option<
             }
         };
         let pid = child.id();
+        update(emulator, &id, |d| {
+            d.pid = pid;
+            d.container = launch.container.clone();
+        });
+        if let Some(pid) = pid {
+            emulator.guard.watch_group(pid);
+        }
+        if let Some(name) = &launch.container {
+            emulator.guard.watch_container(name);
+        }
         if !probing {
             probing = true;
             tokio::spawn(readiness(
@@ -123,17 +141,20 @@ async fn live(emulator: &Arc<Emulator>, launch: &mut Launch) -> (Status, Option<
                 let code =
                     stop_sequence(emulator, &id, &mut child, pid, &launch.container, grace).await;
                 record_exit(emulator, &id, code);
+                forget(emulator, pid);
                 return (Status::Terminated, None);
             }
         };
         // What a container's end does to anything left in it.
         signal_group(pid, Signal::SIGKILL);
         record_exit(emulator, &id, code);
+        forget(emulator, pid);
         if launch.container.is_some() && code == DOCKER_RUN_FAILED {
             let detail = "docker run failed (exit 125): see the container logs".to_owned();
             return (Status::Error, Some(detail));
         }
-        if *launch.stop.borrow() || !launch.spec.restart_policy.restarts(code) {
+        let stopping = *launch.stop.borrow() || stop_deferred(emulator, &id);
+        if stopping || !launch.spec.restart_policy.restarts(code) {
             return (Status::Terminated, None);
         }
         update(emulator, &id, |d| {
@@ -182,17 +203,33 @@ async fn stop_sequence(
     container: &Option<String>,
     grace: Duration,
 ) -> i32 {
+    update(emulator, id, |d| d.set_status(Status::Terminating));
+    let (delay, kill_after) = {
+        let faults = emulator.faults();
+        (faults.sigterm_delay, faults.kill_after)
+    };
+    if let Some(delay) = delay {
+        update(emulator, id, |d| {
+            d.event(json!({"event": "fault", "sigterm_delay_ms": delay.as_millis() as u64}))
+        });
+        // The process may end by itself meanwhile; its exit is then the stop's result.
+        if let Ok(status) = timeout(delay, child.wait()).await {
+            signal_group(pid, Signal::SIGKILL);
+            return status.map_or(-1, exit_code);
+        }
+    }
     update(emulator, id, |d| {
-        d.set_status(Status::Terminating);
         d.event(json!({"event": "signal", "signal": "SIGTERM"}));
     });
     let container = container.as_deref();
     signal(container, pid, Signal::SIGTERM).await;
-    let code = match timeout(grace, child.wait()).await {
+    let kill_at = kill_after.map_or(grace, |early| early.min(grace));
+    let code = match timeout(kill_at, child.wait()).await {
         Ok(status) => status.map_or(-1, exit_code),
         Err(_) => {
             update(emulator, id, |d| {
-                d.event(json!({"event": "signal", "signal": "SIGKILL", "after_grace_seconds": grace.as_secs()}))
+                d.event(json!({"event": "signal", "signal": "SIGKILL",
+                    "after_ms": kill_at.as_millis() as u64, "grace_seconds": grace.as_secs()}))
             });
             signal(container, pid, Signal::SIGKILL).await;
             child.wait().await.map_or(-1, exit_code)
@@ -205,25 +242,48 @@ async fn stop_sequence(
 fn record_exit(emulator: &Emulator, id: &str, code: i32) {
     update(emulator, id, |d| {
         d.last_exit_code = Some(code);
+        if code != 0 {
+            d.crash_logs = Some(d.logs.text());
+        }
+        d.pid = None;
         d.event(json!({"event": "exit", "exit_code": code}));
     });
 }
 
+fn forget(emulator: &Emulator, pid: Option<u32>) {
+    if let Some(pid) = pid {
+        emulator.guard.forget_group(pid);
+    }
+}
+
 fn finish(emulator: &Emulator, id: &str, status: Status, detail: Option<String>) {
-    let hook = update(emulator, id, |d| {
-        if detail.is_some() {
-            d.error_detail = detail;
+    let mut store = emulator.lock();
+    let Some(d) = store.deployments.get_mut(id) else {
+        return;
+    };
+    if detail.is_some() {
+        d.error_detail = detail;
+    }
+    d.set_status(status);
+    let mut hooks = Vec::new();
+    if status == Status::Error {
+        hooks.push((d.webhook_on_error.clone(), views::status(d)));
+        if d.stop_when_ready {
+            // The stop asked before READY is carried out now that ERROR is reached.
+            d.event(json!({"event": "deferred_stop", "on": "Status.ERROR"}));
+            d.set_status(Status::Terminated);
+            hooks.push((d.webhook_on_terminated.clone(), views::status(d)));
         }
-        d.set_status(status);
-        let url = if status == Status::Error {
-            d.webhook_on_error.clone()
-        } else {
-            d.webhook_on_terminated.clone()
-        };
-        (url, d.status_json())
-    });
-    if let Some((Some(url), body)) = hook {
-        webhook::fire(url, body);
+    } else {
+        hooks.push((d.webhook_on_terminated.clone(), views::status(d)));
+    }
+    let room = (d.host_id.clone(), d.spec.req_cpu, d.spec.req_memory);
+    fleets::release(&mut store, room);
+    drop(store);
+    for (url, body) in hooks {
+        if let Some(url) = url {
+            webhook::fire(url, body);
+        }
     }
 }
 
@@ -305,7 +365,7 @@ async fn capture(
 async fn readiness(emulator: Arc<Emulator>, id: String, ports: Vec<DeployedPort>) {
     let probed: Vec<u16> = ports
         .iter()
-        .filter(|p| p.port.to_check && p.port.protocol != "UDP")
+        .filter(|p| p.port.to_check && !p.port.is_udp())
         .map(|p| p.port.port)
         .collect();
     loop {
@@ -326,7 +386,12 @@ async fn readiness(emulator: Arc<Emulator>, id: String, ports: Vec<DeployedPort>
                     return None;
                 }
                 d.set_status(Status::Ready);
-                Some((d.webhook_on_ready.clone(), d.status_json()))
+                if d.stop_when_ready {
+                    // The stop asked before READY is carried out now.
+                    d.event(json!({"event": "deferred_stop", "on": "Status.READY"}));
+                    let _ = d.stop.send(true);
+                }
+                Some((d.webhook_on_ready.clone(), views::status(d)))
             });
             if let Some(Some((Some(url), body))) = hook {
                 webhook::fire(url, body);

@@ -1,283 +1,173 @@
-//! The Dedicated Servers part of the API: deploy, status, stop, self-stop, list, container
-//! logs, locations, the context URL and the emulator-only event journal (bulk stop is in
-//! `bulk.rs`, deployment tags in `tags.rs`). Handlers only change the store and message a deployment's lifecycle task
-//! (`deployment.rs`) through its stop channel; they never touch processes.
+//! A deployment's own routes: status, stop, self-stop, the context URL and container logs.
+//! Handlers only change the store and message a deployment's lifecycle task
+//! (`deployment.rs`) through its stop channel; they never touch processes. The injected
+//! faults (`faults.rs`) are applied here, to the self-stop and context routes.
 
-use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Duration;
 
-use hyper::StatusCode;
-use serde_json::{json, Value};
-use tokio::sync::watch;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::json;
 
-use super::deployment::Runner;
-use super::http::{ok, paginate, same, ApiError, Reply, Req};
-use super::store::{location_json, Deployment, LogRing, Status, FQDN};
-use super::validate::{self, required_str};
-use super::{deployment, forward, random_hex, Emulator};
-
-fn internal(error: std::io::Error) -> ApiError {
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        format!("emulator error: {error}"),
-    )
-}
+use super::faults::Fault;
+use super::http::{authorization, ok, reply, same, Answer, ApiError, Emu};
+use super::store::{Deployment, Status};
+use super::views;
 
 pub(super) fn no_deployment(id: &str) -> ApiError {
     ApiError::not_found(format!("Deployment {id} not found"))
 }
 
-fn webhook(body: &serde_json::Map<String, Value>, field: &str) -> Result<Option<String>, ApiError> {
-    match body.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(url)) => Ok(Some(url.clone())),
-        Some(Value::Object(hook)) => match hook.get("url") {
-            Some(Value::String(url)) => Ok(Some(url.clone())),
-            _ => Err(ApiError::bad_request(format!(
-                "{field}.url: required, a string"
-            ))),
-        },
-        Some(other) => Err(ApiError::bad_request(format!(
-            "{field}: must be an object {{\"url\": ...}}, got {other}"
-        ))),
-    }
-}
-
-pub async fn deploy(emulator: &Arc<Emulator>, req: &Req) -> Reply {
-    let body = req.json_object()?;
-    let app_name =
-        required_str(body.get("application"), "application").map_err(ApiError::bad_request)?;
-    let version_name =
-        required_str(body.get("version"), "version").map_err(ApiError::bad_request)?;
-    let users = match body.get("users") {
-        Some(Value::Array(users)) => users.len(),
-        None | Some(Value::Null) => return Err(ApiError::bad_request("users: required, a list")),
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "users: must be a list, got {other}"
-            )))
-        }
-    };
-    let tags = match body.get("tags") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|t| t.as_str().map(str::to_owned))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| ApiError::bad_request("tags: must be a list of strings"))?,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "tags: must be a list, got {other}"
-            )))
-        }
-    };
-    let extra_env = validate::env_list(body.get("environment_variables"), "environment_variables")
-        .map_err(ApiError::bad_request)?;
-    let hooks = [
-        webhook(&body, "webhook_on_ready")?,
-        webhook(&body, "webhook_on_error")?,
-        webhook(&body, "webhook_on_terminated")?,
-    ];
-    let (spec, runner) = {
-        let store = emulator.lock();
-        let app = store
-            .apps
-            .get(&app_name)
-            .ok_or_else(|| ApiError::not_found(format!("App {app_name} not found")))?;
-        if app.fields.get("is_active") == Some(&Value::Bool(false)) {
-            return Err(ApiError::bad_request(format!(
-                "App {app_name} is not active"
-            )));
-        }
-        let version = app.versions.get(&version_name).ok_or_else(|| {
-            ApiError::not_found(format!(
-                "Version {version_name} of app {app_name} not found"
-            ))
-        })?;
-        if !version.spec.is_active {
-            return Err(ApiError::bad_request(format!(
-                "Version {version_name} of app {app_name} is not active"
-            )));
-        }
-        let runner = if emulator.settings.docker {
-            Runner::Docker {
-                image: image_reference(&version.fields),
-                args: version.spec.command.clone().unwrap_or_default(),
-            }
-        } else {
-            Runner::Process(version.spec.command.clone().ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "Version {version_name} of app {app_name} has no `command`: without --docker the emulator runs a version's command (its local stand-in for the image)"
-                ))
-            })?)
-        };
-        (version.spec.clone(), runner)
-    };
-    let (stop, stop_rx) = watch::channel(false);
-    let mut store = emulator.lock();
-    let request_id = loop {
-        let id = random_hex(6).map_err(internal)?;
-        if !store.deployments.contains_key(&id) {
-            break id;
-        }
-    };
-    let settings = &emulator.settings;
-    let (ports, forwarding) = forward::open(
-        &request_id,
-        &spec.ports,
-        settings.same_ports,
-        settings.udp_idle,
-    )
-    .map_err(internal)?;
-    store.next_seq += 1;
-    let [webhook_on_ready, webhook_on_error, webhook_on_terminated] = hooks;
-    let record = Deployment {
-        request_id: request_id.clone(),
-        seq: store.next_seq,
-        app_name: app_name.clone(),
-        version_name: version_name.clone(),
-        spec,
-        status: Status::Seeking,
-        last_status: None,
-        start_time: SystemTime::now(),
-        started: Instant::now(),
-        removal_time: None,
-        ports,
-        tags: tags.clone(),
-        access_point_id: random_hex(4).map_err(internal)?,
-        delete_token: random_hex(16).map_err(internal)?,
-        context_token: random_hex(16).map_err(internal)?,
-        context_number: store.next_seq,
-        error_detail: None,
-        restart_count: 0,
-        last_exit_code: None,
-        logs: LogRing::default(),
-        events: Vec::new(),
-        self_stop_calls: 0,
-        stop_calls: 0,
-        stop,
-        webhook_on_ready,
-        webhook_on_error,
-        webhook_on_terminated,
-    };
-    let launch = deployment::launch(emulator, &record, runner, &extra_env, stop_rx, forwarding);
-    store.deployments.insert(request_id.clone(), record);
-    drop(store);
-    tokio::spawn(deployment::run(emulator.clone(), launch));
-    let here = location_json();
-    Ok((
-        StatusCode::ACCEPTED,
-        json!({
-            "request_id": request_id,
-            "request_dns": FQDN,
-            "request_app": app_name,
-            "request_version": version_name,
-            "request_user_count": users,
-            "city": here["city"],
-            "country": here["country"],
-            "continent": here["continent"],
-            "administrative_division": here["administrative_division"],
-            "tags": tags,
-        }),
-    ))
-}
-
-/// `docker_repository/docker_image:docker_tag`, or `docker_image:docker_tag` for the
-/// emulator's `local` repository (an image built on this machine).
-fn image_reference(fields: &serde_json::Map<String, Value>) -> String {
-    let field = |name: &str| fields.get(name).and_then(Value::as_str).unwrap_or("");
-    let repository = field("docker_repository").trim_end_matches('/');
-    let image = field("docker_image");
-    let tag = field("docker_tag");
-    if repository == "local" {
-        format!("{image}:{tag}")
-    } else {
-        format!("{repository}/{image}:{tag}")
-    }
-}
-
-pub fn status(emulator: &Arc<Emulator>, id: &str) -> Reply {
+pub async fn status(State(emulator): Emu, Path(id): Path<String>) -> Answer {
     let store = emulator.lock();
-    let found = store.deployments.get(id).ok_or_else(|| no_deployment(id))?;
-    ok(found.status_json())
+    let found = store
+        .deployments
+        .get(&id)
+        .ok_or_else(|| no_deployment(&id))?;
+    ok(views::status(found))
 }
 
-/// Starts the stop sequence; answers 202 when the deployment is not READY yet.
+/// Starts the stop sequence (200), or, before READY or ERROR, records the stop to carry out
+/// once either is reached (202). A stop of an ERROR deployment ends it at once.
 pub(super) fn request_stop(found: &mut Deployment, event: &str) -> Result<StatusCode, ApiError> {
-    if found.status == Status::Terminated {
-        return Err(ApiError::not_found(format!(
-            "Deployment {} is already terminated",
-            found.request_id
-        )));
+    match found.status {
+        Status::Terminated => Err(ApiError::new(
+            StatusCode::GONE,
+            format!("Deployment {} is already terminated", found.request_id),
+        )),
+        Status::Error => {
+            found.event(json!({"event": event}));
+            found.set_status(Status::Terminated);
+            Ok(StatusCode::OK)
+        }
+        Status::Seeking | Status::Deploying => {
+            found.event(json!({"event": event, "deferred_until": "READY or ERROR"}));
+            found.stop_when_ready = true;
+            Ok(StatusCode::ACCEPTED)
+        }
+        Status::Ready | Status::Terminating => {
+            found.event(json!({"event": event}));
+            let _ = found.stop.send(true);
+            Ok(StatusCode::OK)
+        }
     }
-    found.event(json!({"event": event}));
-    if found.status == Status::Error {
-        found.set_status(Status::Terminated);
-        return Ok(StatusCode::OK);
-    }
-    let code = match found.status {
-        Status::Seeking | Status::Deploying => StatusCode::ACCEPTED,
-        _ => StatusCode::OK,
-    };
-    let _ = found.stop.send(true);
-    Ok(code)
 }
 
-fn will_be_deleted(code: StatusCode, found: &Deployment) -> Reply {
-    Ok((
+/// 200 `{message, deployment_summary}`; 202 `{message}` for a stop carried out later.
+fn stop_answer(code: StatusCode, found: &Deployment) -> Answer {
+    let id = &found.request_id;
+    if code == StatusCode::ACCEPTED {
+        return Ok(reply(
+            code,
+            json!({"message": format!("{id} - Delete request will be processed soon")}),
+        ));
+    }
+    Ok(reply(
         code,
         json!({
-            "message": format!("Instance {} will be deleted", found.request_id),
-            "deployment_summary": found.status_json(),
+            "message": format!("Instance {id} will be deleted"),
+            "deployment_summary": views::status(found),
         }),
     ))
 }
 
-pub fn stop(emulator: &Arc<Emulator>, id: &str) -> Reply {
+pub async fn stop(State(emulator): Emu, Path(id): Path<String>) -> Answer {
     let mut store = emulator.lock();
     let found = store
         .deployments
-        .get_mut(id)
-        .ok_or_else(|| no_deployment(id))?;
+        .get_mut(&id)
+        .ok_or_else(|| no_deployment(&id))?;
     let code = request_stop(found, "stop")?;
     found.stop_calls += 1;
-    will_be_deleted(code, found)
+    stop_answer(code, found)
 }
 
-pub fn self_stop(emulator: &Arc<Emulator>, req: &Req, id: &str, access_point: &str) -> Reply {
+/// A fault's answer (`hang` waits first, then answers 504 if the client is still there).
+async fn answer_fault(fault: Fault, what: &str) -> ApiError {
+    match fault {
+        Fault::Status { code, retry_after } => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let mut error = ApiError::new(
+                status,
+                format!("injected fault: the emulator answers {code} to this {what}"),
+            );
+            if let Some(seconds) = retry_after {
+                error.headers.push(("retry-after", seconds.to_string()));
+            }
+            error
+        }
+        Fault::Hang { for_ } => {
+            tokio::time::sleep(for_).await;
+            ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("injected fault: this {what} hung for {for_:?}"),
+            )
+        }
+        Fault::Refuse => ApiError::unauthorized(format!(
+            "injected fault: the emulator refuses the token of this {what}"
+        )),
+    }
+}
+
+pub async fn self_stop(
+    State(emulator): Emu,
+    Path((id, access_point)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Answer {
+    let fault = {
+        let mut store = emulator.lock();
+        let found = store
+            .deployments
+            .get_mut(&id)
+            .ok_or_else(|| no_deployment(&id))?;
+        let fault = emulator.faults().next_self_stop();
+        if let Some(fault) = &fault {
+            found.event(json!({"event": "self_stop_fault", "fault": fault.describe()}));
+        }
+        fault
+    };
+    if let Some(fault) = fault {
+        return Err(answer_fault(fault, "self-stop").await);
+    }
     let mut store = emulator.lock();
     let found = store
         .deployments
-        .get_mut(id)
-        .ok_or_else(|| no_deployment(id))?;
-    let token_ok = req
-        .authorization
-        .as_deref()
-        .is_some_and(|given| same(given, &found.delete_token));
+        .get_mut(&id)
+        .ok_or_else(|| no_deployment(&id))?;
+    let token_ok = authorization(&headers).is_some_and(|given| same(given, &found.delete_token));
     if !token_ok {
         found.event(json!({"event": "self_stop_rejected", "reason": "token"}));
         return Err(ApiError::unauthorized(
             "invalid or missing authorization: send the raw ARBITRIUM_DELETE_TOKEN as the `authorization` header",
         ));
     }
-    if access_point != found.access_point_id {
+    if access_point.parse::<u32>().ok() != Some(found.access_point_id) {
         found.event(json!({"event": "self_stop_rejected", "reason": "access_point_id"}));
         return Err(ApiError::not_found(format!(
             "Deployment {id} has no access point {access_point}"
         )));
     }
-    let code = request_stop(found, "self_stop")?;
+    // Self-stop of a terminated deployment: 404 (its documented answers have no 410).
+    let code = request_stop(found, "self_stop").map_err(|e| ApiError::not_found(e.message))?;
     found.self_stop_calls += 1;
-    will_be_deleted(code, found)
+    stop_answer(code, found)
 }
 
-pub fn context(emulator: &Arc<Emulator>, req: &Req, id: &str, number: &str) -> Reply {
+pub async fn context(
+    State(emulator): Emu,
+    Path((id, number)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Answer {
+    let fault = emulator.faults().next_context();
+    if let Some(fault) = fault {
+        return Err(answer_fault(fault, "context request").await);
+    }
     let store = emulator.lock();
-    let found = store.deployments.get(id).ok_or_else(|| no_deployment(id))?;
-    let token_ok = req
-        .authorization
-        .as_deref()
-        .is_some_and(|given| same(given, &found.context_token));
+    let found = store
+        .deployments
+        .get(&id)
+        .ok_or_else(|| no_deployment(&id))?;
+    let token_ok = authorization(&headers).is_some_and(|given| same(given, &found.context_token));
     if !token_ok {
         return Err(ApiError::unauthorized(
             "invalid or missing authorization: send the raw ARBITRIUM_CONTEXT_TOKEN as the `authorization` header",
@@ -288,76 +178,24 @@ pub fn context(emulator: &Arc<Emulator>, req: &Req, id: &str, number: &str) -> R
             "No context {number} for deployment {id}"
         )));
     }
-    ok(found.status_json())
+    ok(serde_json::to_value(views::context(found)).unwrap_or_default())
 }
 
-fn summary(found: &Deployment) -> Value {
-    json!({
-        "request_id": found.request_id,
-        "fqdn": FQDN,
-        "app_name": found.app_name,
-        "app_version": found.version_name,
-        "status": found.status.as_str(),
-        "ready": found.status == Status::Ready,
-        "public_ip": super::store::PUBLIC_IP,
-        "ports": found.ports_json(),
-        "tags": found.tags,
-        "start_time": super::store::rfc3339(found.start_time),
-    })
-}
-
-pub fn list(emulator: &Arc<Emulator>, req: &Req) -> Reply {
+/// Served until the deployment is terminated, as documented ("Logs are not available when
+/// your deployment is terminated"); `/emulator/v1/deployments/{id}/logs` keeps serving them.
+pub async fn container_logs(State(emulator): Emu, Path(id): Path<String>) -> Answer {
     let store = emulator.lock();
-    let active: Vec<Value> = store
-        .deployments_in_order()
-        .into_iter()
-        .filter(|d| !d.status.is_final())
-        .map(summary)
-        .collect();
-    let total = active.len();
-    let (page, pagination) = paginate(req, active)?;
-    ok(json!({"data": page, "total_count": total, "pagination": pagination}))
-}
-
-pub fn logs(emulator: &Arc<Emulator>, id: &str) -> Reply {
-    let store = emulator.lock();
-    let found = store.deployments.get(id).ok_or_else(|| no_deployment(id))?;
-    let crash_data = found.last_exit_code.map(|code| {
-        json!({"exit_code": code, "message": exit_message(code), "restart_count": found.restart_count})
-    });
-    ok(json!({
-        "logs": found.logs.text(),
-        "encoding": "utf-8",
-        "crash_logs": null,
-        "crash_data": crash_data,
-        "logs_link": null,
-    }))
-}
-
-fn exit_message(code: i32) -> String {
-    if code > 128 {
-        format!("killed by signal {}", code - 128)
-    } else {
-        format!("exited with code {code}")
+    let found = store
+        .deployments
+        .get(&id)
+        .ok_or_else(|| no_deployment(&id))?;
+    if found.status == Status::Terminated {
+        return Err(ApiError::not_found(format!(
+            "The logs of deployment {id} are not available: it is terminated (the platform keeps them only in an endpoint storage)"
+        )));
     }
+    ok(views::logs(found))
 }
 
-pub fn locations() -> Reply {
-    let mut here = location_json();
-    if let Value::Object(map) = &mut here {
-        map.insert("type".into(), json!("local"));
-    }
-    ok(json!({"locations": [here]}))
-}
-
-pub fn events(emulator: &Arc<Emulator>, id: &str) -> Reply {
-    let store = emulator.lock();
-    let found = store.deployments.get(id).ok_or_else(|| no_deployment(id))?;
-    ok(json!({
-        "request_id": found.request_id,
-        "self_stop_calls": found.self_stop_calls,
-        "stop_calls": found.stop_calls,
-        "restart_count": found.restart_count,
-        "events": found.events,
-    }))
-}
+/// How long an injected `hang` holds a request by default.
+pub const DEFAULT_HANG: Duration = Duration::from_secs(300);

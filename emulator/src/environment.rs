@@ -6,12 +6,14 @@
 use edgegap_contract::{context_path, self_stop_path, InjectedEnv};
 use tokio::sync::watch;
 
+use super::fields::EnvVar;
 use super::forward::Forwarding;
-use super::store::{location, DeployedPort, Deployment, PUBLIC_IP};
-use super::validate::{EnvVar, VersionSpec};
+use super::store::{DeployedPort, Deployment, PUBLIC_IP};
+use super::validate::VersionSpec;
 use super::Emulator;
 
-/// `ARBITRIUM_HOST_ID`: the host a deployment runs on.
+/// `ARBITRIUM_HOST_ID` of a deployment on the local cloud location (a private-fleet
+/// deployment gets its host's id).
 const HOST_ID: &str = "local-emulator";
 
 /// What runs a deployment: a command on this machine, or (`--docker`) the version's image.
@@ -58,17 +60,14 @@ pub fn launch(
     let injected = InjectedEnv {
         request_id: d.request_id.clone(),
         public_ip: PUBLIC_IP,
-        host_id: HOST_ID.to_owned(),
+        host_id: d.host_id.clone().unwrap_or_else(|| HOST_ID.to_owned()),
         ports: d.ports_mapping(),
-        location: location(),
-        tags: d.tags.clone(),
+        location: d.location.clone(),
+        tags: d.tag_names(),
         // Validated as 1..=u32::MAX (`req_cpu`, `req_memory`).
         vcpu_units: u32::try_from(d.spec.req_cpu).unwrap_or(u32::MAX),
         memory_mb: u64::try_from(d.spec.req_memory).unwrap_or_default(),
-        delete_url: format!(
-            "{base}{}",
-            self_stop_path(&d.request_id, &d.access_point_id)
-        ),
+        delete_url: format!("{base}{}", self_stop_path(&d.request_id, d.access_point_id)),
         delete_token: d.delete_token.clone(),
         context_url: format!("{base}{}", context_path(&d.request_id, d.context_number)),
         context_token: d.context_token.clone(),

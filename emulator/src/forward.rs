@@ -14,14 +14,18 @@
 //! - `TCP/UDP`: both, on the same port number.
 //!
 //! With `--same-ports` the external port is the internal one and nothing is forwarded.
+//!
+//! Every byte through a forwarded port is counted ([`Traffic`]): the deployment's network
+//! metrics.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::io::copy_bidirectional;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
@@ -37,6 +41,26 @@ pub const MAX_UDP_CLIENTS: usize = 1024;
 const DATAGRAM: usize = 65_535;
 /// Tries to find a port number free for both TCP and UDP (`TCP/UDP` ports).
 const DUAL_ATTEMPTS: usize = 32;
+
+/// Bytes through a deployment's forwarded ports: received (players → game) and transmitted
+/// (game → players).
+#[derive(Debug, Default)]
+pub struct Traffic {
+    received: AtomicU64,
+    transmitted: AtomicU64,
+}
+
+impl Traffic {
+    pub fn totals(&self) -> (u64, u64) {
+        (
+            self.received.load(Ordering::Relaxed),
+            self.transmitted.load(Ordering::Relaxed),
+        )
+    }
+    fn count(counter: &AtomicU64, bytes: usize) {
+        counter.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+}
 
 /// The forwarding of one deployment's ports; [`Forwarding::stop`] ends it.
 pub struct Forwarding {
@@ -62,11 +86,13 @@ impl Drop for Forwarding {
 }
 
 /// Which transports a protocol is carried on.
-fn transports(protocol: &str) -> (bool, bool) {
-    match protocol {
-        "UDP" => (false, true),
-        "TCP/UDP" => (true, true),
-        _ => (true, false),
+fn transports(port: &Port) -> (bool, bool) {
+    if port.is_udp() {
+        (false, true)
+    } else if port.is_tcp_and_udp() {
+        (true, true)
+    } else {
+        (true, false)
     }
 }
 
@@ -78,8 +104,9 @@ pub fn open(
     ports: &[Port],
     same_ports: bool,
     udp_idle: Duration,
-) -> io::Result<(Vec<DeployedPort>, Forwarding)> {
+) -> io::Result<(Vec<DeployedPort>, Forwarding, Arc<Traffic>)> {
     let (stop, stopped) = watch::channel(false);
+    let traffic = Arc::new(Traffic::default());
     let mut forwarding = Forwarding {
         stop,
         tasks: Vec::new(),
@@ -93,7 +120,7 @@ pub fn open(
             });
             continue;
         }
-        let (tcp, udp) = transports(&port.protocol);
+        let (tcp, udp) = transports(port);
         let (listener, socket) = bind(tcp, udp)?;
         let external = match (&listener, &socket) {
             (Some(listener), _) => listener.local_addr()?.port(),
@@ -106,12 +133,25 @@ pub fn open(
         );
         if let Some(listener) = listener {
             let listener = TcpListener::from_std(listener)?;
-            let task = forward_tcp(listener, port.port, label.clone(), stopped.clone());
+            let task = forward_tcp(
+                listener,
+                port.port,
+                label.clone(),
+                stopped.clone(),
+                traffic.clone(),
+            );
             forwarding.tasks.push(tokio::spawn(task));
         }
         if let Some(socket) = socket {
             let socket = UdpSocket::from_std(socket)?;
-            let task = relay_udp(socket, port.port, udp_idle, label, stopped.clone());
+            let task = relay_udp(
+                socket,
+                port.port,
+                udp_idle,
+                label,
+                stopped.clone(),
+                traffic.clone(),
+            );
             forwarding.tasks.push(tokio::spawn(task));
         }
         deployed.push(DeployedPort {
@@ -119,7 +159,7 @@ pub fn open(
             external,
         });
     }
-    Ok((deployed, forwarding))
+    Ok((deployed, forwarding, traffic))
 }
 
 type Bound = (Option<std::net::TcpListener>, Option<std::net::UdpSocket>);
@@ -178,6 +218,7 @@ async fn forward_tcp(
     internal: u16,
     label: String,
     mut stop: watch::Receiver<bool>,
+    traffic: Arc<Traffic>,
 ) {
     let mut connections: JoinSet<io::Result<()>> = JoinSet::new();
     let mut warned = false;
@@ -186,7 +227,7 @@ async fn forward_tcp(
             () = stopping(&mut stop) => break,
             accepted = listener.accept() => match accepted {
                 Ok((client, _)) => {
-                    connections.spawn(splice(client, internal));
+                    connections.spawn(splice(client, internal, traffic.clone()));
                 }
                 Err(error) => {
                     // Out of descriptors, typically: wait instead of spinning.
@@ -208,14 +249,40 @@ async fn forward_tcp(
     connections.shutdown().await;
 }
 
-/// One TCP connection, both ways; an error only when the internal port refuses it.
-async fn splice(mut client: TcpStream, internal: u16) -> io::Result<()> {
-    let mut upstream = TcpStream::connect(internal_addr(internal)).await?;
+/// One TCP connection, both ways, half-closes passed on and bytes counted; an error only
+/// when the internal port refuses it.
+async fn splice(client: TcpStream, internal: u16, traffic: Arc<Traffic>) -> io::Result<()> {
+    let upstream = TcpStream::connect(internal_addr(internal)).await?;
     let _ = client.set_nodelay(true);
     let _ = upstream.set_nodelay(true);
-    // A reset by either side is the end of the connection, not the forwarder's problem.
-    let _ = copy_bidirectional(&mut client, &mut upstream).await;
+    let (client_read, client_write) = client.into_split();
+    let (upstream_read, upstream_write) = upstream.into_split();
+    tokio::join!(
+        pump(client_read, upstream_write, &traffic.received),
+        pump(upstream_read, client_write, &traffic.transmitted),
+    );
     Ok(())
+}
+
+/// Copies one direction until EOF or an error (a reset is the end of the connection, not
+/// the forwarder's problem), then shuts the writing side down.
+async fn pump(
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
+    counter: &AtomicU64,
+) {
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if to.write_all(&buffer[..n]).await.is_err() {
+            break;
+        }
+        Traffic::count(counter, n);
+    }
+    let _ = to.shutdown().await;
 }
 
 /// One UDP client: its own socket towards the internal port, and when it was last active.
@@ -230,6 +297,7 @@ impl Session {
         external: &Arc<UdpSocket>,
         client: SocketAddr,
         internal: u16,
+        traffic: Arc<Traffic>,
     ) -> io::Result<Session> {
         let upstream = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         upstream.connect(internal_addr(internal)).await?;
@@ -240,6 +308,7 @@ impl Session {
             external.clone(),
             client,
             last_active.clone(),
+            traffic,
         ));
         Ok(Session {
             upstream,
@@ -283,13 +352,16 @@ async fn answer(
     external: Arc<UdpSocket>,
     client: SocketAddr,
     last_active: Arc<Mutex<Instant>>,
+    traffic: Arc<Traffic>,
 ) {
     let mut buffer = vec![0u8; DATAGRAM];
     loop {
         match upstream.recv(&mut buffer).await {
             Ok(n) => {
                 touch(&last_active);
-                let _ = external.send_to(&buffer[..n], client).await;
+                if external.send_to(&buffer[..n], client).await.is_ok() {
+                    Traffic::count(&traffic.transmitted, n);
+                }
             }
             // The game does not listen (yet): an ICMP "port unreachable" for a datagram.
             Err(error) if error.kind() == io::ErrorKind::ConnectionRefused => {}
@@ -305,6 +377,7 @@ async fn relay_udp(
     idle: Duration,
     label: String,
     mut stop: watch::Receiver<bool>,
+    traffic: Arc<Traffic>,
 ) {
     let socket = Arc::new(socket);
     let mut sessions: HashMap<SocketAddr, Session> = HashMap::new();
@@ -319,7 +392,7 @@ async fn relay_udp(
                     if sessions.len() >= MAX_UDP_CLIENTS {
                         continue;
                     }
-                    match Session::open(&socket, client, internal).await {
+                    match Session::open(&socket, client, internal, traffic.clone()).await {
                         Ok(session) => {
                             sessions.insert(client, session);
                         }
@@ -331,7 +404,9 @@ async fn relay_udp(
                 }
                 if let Some(session) = sessions.get(&client) {
                     session.touch();
-                    let _ = session.upstream.send(&buffer[..n]).await;
+                    if session.upstream.send(&buffer[..n]).await.is_ok() {
+                        Traffic::count(&traffic.received, n);
+                    }
                 }
             }
             _ = sweep.tick() => sessions.retain(|_, session| !session.idle_for(idle)),

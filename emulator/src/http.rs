@@ -1,103 +1,44 @@
-//! The HTTP/1.1 server and the router: one `match` on the method and the path segments,
-//! explicit 404 and 405, `{"message": ...}` error bodies, bodies capped at 1 MiB. Operator
-//! routes need `Authorization: token <key>`; the self-stop and context routes check their
-//! deployment's own token instead (see `deployments.rs`).
+//! The HTTP layer, on axum: the route table (`routes`), the operator key check, the
+//! documented `{"message": ...}` error body on every error (axum's own rejections included),
+//! bodies capped at 1 MiB, query strings through serde, and the pagination object.
+//!
+//! axum replaced a hand-written `match` on path segments and a hand-written query decoder:
+//! the emulator serves more than thirty routes, and a router keeps "unknown path → 404
+//! whatever the credentials, wrong method → 405, operator key only on served routes" true by
+//! construction (`route_layer` runs the key check only once a route matched).
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Bytes;
-use hyper::body::Incoming;
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::Router;
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tokio::net::TcpListener;
 
-use super::{apps, bulk, deployments, tags, Emulator};
+use super::{
+    apps, bulk, deploy, deployments, emulator_routes, fleets, listing, metrics, registry, tags,
+    Emulator,
+};
 
-const BODY_LIMIT: usize = 1024 * 1024;
+pub const BODY_LIMIT: usize = 1024 * 1024;
 
-/// Serves the API on `listener` until the process ends.
-pub async fn serve(listener: TcpListener, emulator: Arc<Emulator>) {
-    loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                super::say(&format!("cannot accept a connection: {error}"));
-                continue;
-            }
-        };
-        let emulator = emulator.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let emulator = emulator.clone();
-                async move { Ok::<_, Infallible>(handle(emulator, request).await) }
-            });
-            // A client that goes away mid-request is not the emulator's problem.
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
+/// The emulator's state, as handlers take it.
+pub type Emu = State<Arc<Emulator>>;
 
-/// A request, read whole: what handlers see.
-pub struct Req {
-    pub method: Method,
-    pub query: Vec<(String, String)>,
-    pub authorization: Option<String>,
-    pub body: Bytes,
-}
-
-impl Req {
-    pub fn query(&self, key: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The body as a JSON object, or a 400 that says what is wrong with it.
-    pub fn json_object(&self) -> Result<Map<String, Value>, ApiError> {
-        if self.body.is_empty() {
-            return Err(ApiError::bad_request(
-                "the request body must be a JSON object",
-            ));
-        }
-        match serde_json::from_slice::<Value>(&self.body) {
-            Ok(Value::Object(map)) => Ok(map),
-            Ok(other) => Err(ApiError::bad_request(format!(
-                "the request body must be a JSON object, got {}",
-                kind(&other)
-            ))),
-            Err(error) => Err(ApiError::bad_request(format!(
-                "the request body is not valid JSON: {error}"
-            ))),
-        }
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// An error response: a status and `{"message": ...}`.
+/// An error answer: a status, `{"message": ...}`, and any extra headers (`Retry-After`).
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
@@ -105,6 +46,7 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            headers: Vec::new(),
         }
     }
     pub fn bad_request(message: impl Into<String>) -> ApiError {
@@ -116,219 +58,97 @@ impl ApiError {
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, message)
     }
-}
-
-pub type Reply = Result<(StatusCode, Value), ApiError>;
-
-pub fn ok(value: Value) -> Reply {
-    Ok((StatusCode::OK, value))
-}
-
-async fn handle(emulator: Arc<Emulator>, request: Request<Incoming>) -> Response<Full<Bytes>> {
-    let (parts, body) = request.into_parts();
-    let body = match Limited::new(body, BODY_LIMIT).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) => {
-            return respond(Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("cannot read the request body (at most {BODY_LIMIT} bytes): {error}"),
-            )))
-        }
-    };
-    let request = Req {
-        method: parts.method,
-        query: parts.uri.query().map(parse_query).unwrap_or_default(),
-        authorization: parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        body,
-    };
-    let path: Vec<String> = parts
-        .uri
-        .path()
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(percent_decode)
-        .collect();
-    let segments: Vec<&str> = path.iter().map(String::as_str).collect();
-    respond(route(&emulator, &request, &segments).await)
-}
-
-async fn route(emulator: &Arc<Emulator>, req: &Req, path: &[&str]) -> Reply {
-    use deployments as d;
-    let m = &req.method;
-    // Routes authorised by a deployment's own token, not the operator's key.
-    match path {
-        ["v1", "self", "stop", id, point] => {
-            return only(m, Method::DELETE).and_then(|_| d::self_stop(emulator, req, id, point))
-        }
-        ["v1", "context", id, number] => {
-            return only(m, Method::GET).and_then(|_| d::context(emulator, req, id, number))
-        }
-        _ => {}
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, message)
     }
-    check_operator(emulator, req)?;
-    match (m.clone(), path) {
-        (Method::POST, ["v1", "app"]) => apps::create_app(emulator, req),
-        (Method::GET, ["v1", "apps"]) => apps::list_apps(emulator, req),
-        (Method::GET, ["v1", "app", app]) => apps::get_app(emulator, app),
-        (Method::PATCH, ["v1", "app", app]) => apps::update_app(emulator, req, app),
-        (Method::DELETE, ["v1", "app", app]) => apps::delete_app(emulator, app),
-        (Method::POST, ["v1", "app", app, "version"]) => apps::create_version(emulator, req, app),
-        (Method::GET, ["v1", "app", app, "versions"]) => apps::list_versions(emulator, req, app),
-        (Method::GET, ["v1", "app", app, "version", v]) => apps::get_version(emulator, app, v),
-        (Method::PATCH, ["v1", "app", app, "version", v]) => {
-            apps::update_version(emulator, req, app, v)
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = reply(self.status, json!({ "message": self.message }));
+        for (name, value) in self.headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, value);
+            }
         }
-        (Method::DELETE, ["v1", "app", app, "version", v]) => {
-            apps::delete_version(emulator, app, v)
-        }
-        (Method::POST, ["v2", "deployments"]) => d::deploy(emulator, req).await,
-        (Method::GET, ["v1", "status", id]) => d::status(emulator, id),
-        (Method::DELETE, ["v1", "stop", id]) => d::stop(emulator, id),
-        (Method::GET, ["v1", "deployments"]) => d::list(emulator, req),
-        (Method::POST, ["v1", "deployments", "bulk-stop"]) => bulk::bulk_stop(emulator, req),
-        (Method::GET, ["v1", "deployment", id, "container-logs"]) => d::logs(emulator, id),
-        (Method::GET, ["v1", "deployments", id, "tags"]) => tags::list_tags(emulator, id),
-        (Method::POST, ["v1", "deployments", id, "tags"]) => tags::create_tag(emulator, req, id),
-        (Method::GET, ["v1", "deployments", id, "tags", tag]) => tags::get_tag(emulator, id, tag),
-        (Method::DELETE, ["v1", "deployments", id, "tags", tag]) => {
-            tags::delete_tag(emulator, id, tag)
-        }
-        (Method::GET, ["v1", "locations"]) => d::locations(),
-        (Method::GET, ["emulator", "v1", "deployments", id, "events"]) => d::events(emulator, id),
-        (_, path) if known(path) => Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("method {m} is not allowed on /{}", path.join("/")),
-        )),
-        (_, path) => Err(ApiError::not_found(format!(
-            "no route /{} (see the emulator's route table)",
-            path.join("/")
+        response
+    }
+}
+
+/// What a handler answers.
+pub type Answer = Result<Response, ApiError>;
+
+/// `status` with `body` as JSON.
+pub fn reply(status: StatusCode, body: Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// 200 with `body`.
+pub fn ok(body: Value) -> Answer {
+    Ok(reply(StatusCode::OK, body))
+}
+
+/// A status with no body (documented "No content" answers).
+pub fn empty(status: StatusCode) -> Answer {
+    Ok(status.into_response())
+}
+
+/// The body as a JSON object, or a 400 that says what is wrong with it.
+pub fn object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(ApiError::bad_request(format!(
+            "the request body must be a JSON object, got {}",
+            kind(&other)
+        ))),
+        Err(error) => Err(ApiError::bad_request(format!(
+            "the request body is not valid JSON: {error}"
         ))),
     }
 }
 
-/// Whether some method serves this path (for 405 rather than 404).
-fn known(path: &[&str]) -> bool {
-    matches!(
-        path,
-        ["v1", "app"]
-            | ["v1", "apps"]
-            | ["v1", "app", _]
-            | ["v1", "app", _, "version"]
-            | ["v1", "app", _, "versions"]
-            | ["v1", "app", _, "version", _]
-            | ["v2", "deployments"]
-            | ["v1", "status", _]
-            | ["v1", "stop", _]
-            | ["v1", "deployments"]
-            | ["v1", "deployments", "bulk-stop"]
-            | ["v1", "deployment", _, "container-logs"]
-            | ["v1", "deployments", _, "tags"]
-            | ["v1", "deployments", _, "tags", _]
-            | ["v1", "locations"]
-            | ["emulator", "v1", "deployments", _, "events"]
-    )
-}
-
-fn only(method: &Method, allowed: Method) -> Result<(), ApiError> {
-    if *method == allowed {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("method {method} is not allowed here; use {allowed}"),
-        ))
+pub fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
     }
 }
 
-fn check_operator(emulator: &Emulator, req: &Req) -> Result<(), ApiError> {
-    let expected = format!("token {}", emulator.settings.api_token);
-    match &req.authorization {
-        Some(given) if same(given, &expected) => Ok(()),
-        Some(_) => Err(ApiError::unauthorized(
-            "invalid API token: send the header `Authorization: token <key>` with the key the emulator printed or was given with --api-token",
-        )),
-        None => Err(ApiError::unauthorized(
-            "missing Authorization header: send `Authorization: token <key>`",
-        )),
-    }
+/// A query string decoded by serde, or a 400 that names the problem.
+pub fn query<T>(extracted: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    extracted
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::bad_request(format!("invalid query string: {}", e.body_text())))
 }
 
-/// Compares secrets without stopping at the first difference.
-pub fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
-fn respond(reply: Reply) -> Response<Full<Bytes>> {
-    let (status, body) = match reply {
-        Ok(ok) => ok,
-        Err(error) => (error.status, json!({ "message": error.message })),
-    };
-    let bytes = if status == StatusCode::NO_CONTENT {
-        Bytes::new()
-    } else {
-        Bytes::from(body.to_string())
-    };
-    let mut response = Response::new(Full::new(bytes));
-    *response.status_mut() = status;
-    if status != StatusCode::NO_CONTENT {
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    }
-    response
-}
-
-fn parse_query(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (
-                percent_decode(key),
-                percent_decode(&value.replace('+', " ")),
-            )
-        })
-        .collect()
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// `?page=&limit=` as sent (validated by [`paginate`], with messages that name the value).
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    pub page: Option<String>,
+    pub limit: Option<String>,
 }
 
 /// `?page=&limit=` over `items`: the page's items and the documented pagination object.
-pub fn paginate(req: &Req, items: Vec<Value>) -> Result<(Vec<Value>, Value), ApiError> {
-    let number = positive(req.query("page"), "page", 1)?;
-    let limit = positive(req.query("limit"), "limit", 10)?;
-    let count = items.len();
-    let num_pages = count.div_ceil(limit).max(1);
+pub fn paginate(q: &PageQuery, items: Vec<Value>) -> Result<(Vec<Value>, Value), ApiError> {
+    let number = positive(q.page.as_deref(), "page", 1)?;
+    let limit = positive(q.limit.as_deref(), "limit", 10)?;
+    let num_pages = items.len().div_ceil(limit).max(1);
     let page: Vec<Value> = items
         .into_iter()
         .skip((number - 1).saturating_mul(limit))
@@ -357,7 +177,150 @@ fn positive(value: Option<&str>, name: &str, default: usize) -> Result<usize, Ap
     }
 }
 
-/// The socket address a webhook or test would use for this emulator.
+/// The raw `authorization` header.
+pub fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok())
+}
+
+/// Compares secrets without stopping at the first difference.
+pub fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// The operator key check: `Authorization: token <key>`. Only served routes run it.
+async fn require_key(State(emulator): Emu, request: Request, next: Next) -> Response {
+    let expected = format!("token {}", emulator.settings.api_token);
+    match authorization(request.headers()) {
+        Some(given) if same(given, &expected) => next.run(request).await,
+        Some(_) => ApiError::unauthorized(
+            "invalid API token: send the header `Authorization: token <key>` with the key the emulator printed or was given with --api-token",
+        )
+        .into_response(),
+        None => ApiError::unauthorized(
+            "missing Authorization header: send `Authorization: token <key>`",
+        )
+        .into_response(),
+    }
+}
+
+/// Every error answer carries the documented `{"message": ...}` body, axum's own rejections
+/// (405, 413, a malformed path) included.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let detail = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let message = match status {
+        StatusCode::METHOD_NOT_ALLOWED => format!("method {method} is not allowed on {path}"),
+        StatusCode::PAYLOAD_TOO_LARGE => format!(
+            "cannot read the request body: at most {BODY_LIMIT} bytes are accepted ({detail})"
+        ),
+        _ if detail.is_empty() => format!("{status} on {method} {path}"),
+        _ => detail,
+    };
+    ApiError::new(status, message).into_response()
+}
+
+async fn no_route(request: Request) -> ApiError {
+    ApiError::not_found(format!(
+        "no route {} (see the emulator's route table in the README)",
+        request.uri().path()
+    ))
+}
+
+/// Every route. Operator routes need the key; the self-stop and context routes check their
+/// deployment's own token (in their handlers); anything else is 404 whatever the credentials.
+pub fn routes(emulator: Arc<Emulator>) -> Router {
+    let operator = Router::new()
+        .route("/v1/app", post(apps::create_app))
+        .route("/v1/apps", get(apps::list_apps))
+        .route(
+            "/v1/app/{app}",
+            get(apps::get_app)
+                .patch(apps::update_app)
+                .delete(apps::delete_app),
+        )
+        .route("/v1/app/{app}/version", post(apps::create_version))
+        .route("/v1/app/{app}/versions", get(apps::list_versions))
+        .route(
+            "/v1/app/{app}/version/{version}",
+            get(apps::get_version)
+                .patch(apps::update_version)
+                .delete(apps::delete_version),
+        )
+        .route(
+            "/v1/container-registry/images/{*rest}",
+            get(registry::get_route)
+                .delete(registry::delete_route)
+                .post(registry::post_route),
+        )
+        .route("/v2/deployments", post(deploy::deploy_v2))
+        .route("/v1/deploy", post(deploy::deploy_v1))
+        .route("/v2/private-fleets:deploy", post(deploy::deploy_private))
+        .route("/v2/private-fleets/{fleet}/hosts", get(fleets::hosts))
+        .route("/v1/status/{id}", get(deployments::status))
+        .route("/v1/stop/{id}", delete(deployments::stop))
+        .route("/v1/deployments", get(listing::list))
+        .route("/v1/deployments/bulk-stop", post(bulk::bulk_stop))
+        .route(
+            "/v1/deployment/{id}/container-logs",
+            get(deployments::container_logs),
+        )
+        .route("/v1/metrics/deployment/{id}", get(metrics::deployment))
+        .route(
+            "/v1/deployments/{id}/tags",
+            get(tags::list_tags).post(tags::create_tag),
+        )
+        .route(
+            "/v1/deployments/{id}/tags/{tag}",
+            get(tags::get_tag)
+                .patch(tags::update_tag)
+                .delete(tags::delete_tag),
+        )
+        .route("/v1/locations", get(listing::locations))
+        .merge(emulator_routes::routes())
+        .route_layer(middleware::from_fn_with_state(
+            emulator.clone(),
+            require_key,
+        ));
+    let deployment_token = Router::new()
+        .route(
+            "/v1/self/stop/{id}/{access_point}",
+            delete(deployments::self_stop),
+        )
+        .route("/v1/context/{id}/{number}", get(deployments::context));
+    Router::new()
+        .merge(operator)
+        .merge(deployment_token)
+        .fallback(no_route)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(json_errors))
+        .with_state(emulator)
+}
+
+/// Serves `router` on `listener` until the process ends.
+pub async fn serve(listener: TcpListener, router: Router) {
+    if let Err(error) = axum::serve(listener, router).await {
+        super::say(&format!("the API server stopped: {error}"));
+    }
+}
+
+/// The base URL a deployment or webhook would use for this emulator.
 pub fn base_url(addr: SocketAddr) -> String {
     format!("http://{addr}")
 }

@@ -4,9 +4,17 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use edgegap_emulator::guard;
 use edgegap_emulator::quickstart::{self, Cli};
 
 fn main() -> ExitCode {
+    // The emulator's own guard process (see guard.rs), before any flag is parsed.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == guard::GUARD_ARG)
+    {
+        return ExitCode::from(guard::run());
+    }
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -2,18 +2,24 @@
 //! `quickstart`, version `local` (its ports, grace period, restart policy, max duration and
 //! env from the flags, the command standing in for the image) and deploy it, through the same
 //! handlers the HTTP API uses; stream its output; end when the deployment is over, with the
-//! process's last exit code (1 if it never started). Without a command, only serve the API.
+//! process's last exit code (1 if it never started). With `--docker`, the first word after
+//! `--` is a local image (`name:tag`) and the rest its arguments: `edgegap-emulator --docker
+//! --port game:7777/udp -- my-game:1.0 --level 3`. Without a command, only serve the API.
 //! SIGINT or SIGTERM to the emulator stops every deployment (SIGTERM, grace, SIGKILL) first.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::body::Bytes;
+use axum::extract::State;
 use clap::Parser;
 use serde_json::{json, Value};
 
-use super::http::Req;
+use super::deploy::{create, DeployRequest};
+use super::faults::{self, Faults, Rule};
+use super::fleets::{self, PrivateHost};
 use super::store::Status;
-use super::{random_hex, say, start, stop_all, Emulator, Settings};
+use super::{apps, random_hex, say, start, stop_all, Emulator, Settings};
 
 /// Emulates the Edgegap platform locally: its API, and the life of deployments.
 #[derive(Parser, Debug)]
@@ -47,11 +53,34 @@ pub struct Cli {
     /// Quick start: a version env var `KEY=VALUE` (repeatable).
     #[arg(long = "env", value_parser = parse_env)]
     pub envs: Vec<Value>,
-    /// Run each API-created version's image (`docker_repository/docker_image:docker_tag`;
-    /// `local` repository: an image of this machine) with `docker run --network host`; the
-    /// version's `command`, if any, overrides the image's CMD. Not for the quick start.
+    /// Run each version's image (`docker_repository/docker_image:docker_tag`; `local`
+    /// repository: an image of this machine) with `docker run --network host`; the version's
+    /// `command`, if any, is passed to the image's entrypoint. With a quick start, the first
+    /// word after `--` is the local image (`name:tag`), the rest its arguments.
     #[arg(long)]
     pub docker: bool,
+    /// A private-fleet host `FLEET/HOST:CPU_UNITS:MEMORY_MB` (repeatable), for
+    /// `POST /v2/private-fleets:deploy`, e.g. `test-fleet/alpha-1:4096:8192`.
+    #[arg(long = "private-host", value_parser = fleets::parse_host)]
+    pub private_hosts: Vec<PrivateHost>,
+    /// Fault: the self-stop route misbehaves, e.g. `status=503,times=3`,
+    /// `status=429,retry-after=2,times=1`, `hang=10s,times=1`, `refuse,times=2` (repeatable;
+    /// in order; without `times`, for every call).
+    #[arg(long = "self-stop-fault", value_parser = faults::parse)]
+    pub self_stop_faults: Vec<Rule>,
+    /// Fault: the context route misbehaves, e.g. `down` (503 for every call),
+    /// `status=500,times=2`, `hang=5s` (repeatable).
+    #[arg(long = "context-fault", value_parser = faults::parse)]
+    pub context_faults: Vec<Rule>,
+    /// Fault: a stop's SIGTERM is sent this long after the stop was asked.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub sigterm_delay: Option<Duration>,
+    /// Fault: SIGKILL this long after SIGTERM, before the grace period ends.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub kill_after: Option<Duration>,
+    /// How often each deployment's processes are sampled for `GET /v1/metrics/deployment`.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    pub metrics_interval: Duration,
     /// Report each port's external port as its internal port instead of allocating one and
     /// forwarding it (on 127.0.0.1) to the internal port.
     #[arg(long)]
@@ -102,12 +131,15 @@ pub async fn run(cli: Cli) -> i32 {
         udp_idle: cli.udp_idle_timeout,
         echo_output: !cli.command.is_empty(),
         docker: cli.docker,
+        metrics_interval: cli.metrics_interval.max(Duration::from_millis(10)),
     };
-    if cli.docker && !cli.command.is_empty() {
-        say("--docker runs the images of versions created through the API; the quick start runs its command on this machine: drop one of them");
-        return 64;
-    }
-    let emulator = match start(cli.listen, settings).await {
+    let faults = Faults {
+        self_stop: cli.self_stop_faults.clone().into(),
+        context: cli.context_faults.clone().into(),
+        sigterm_delay: cli.sigterm_delay,
+        kill_after: cli.kill_after,
+    };
+    let emulator = match start(cli.listen, settings, cli.private_hosts.clone(), faults).await {
         Ok(emulator) => emulator,
         Err(error) => {
             say(&format!("cannot listen on {}: {error}", cli.listen));
@@ -152,25 +184,39 @@ pub async fn run(cli: Cli) -> i32 {
 }
 
 async fn deploy(emulator: &std::sync::Arc<Emulator>, cli: &Cli) -> Result<String, String> {
-    let request = |body: Value| Req {
-        method: hyper::Method::POST,
-        query: Vec::new(),
-        authorization: None,
-        body: hyper::body::Bytes::from(body.to_string()),
-    };
-    super::apps::create_app(emulator, &request(json!({"name": "quickstart"})))
+    let body = |value: Value| Bytes::from(value.to_string());
+    let app = json!({"name": "quickstart", "is_active": true, "image": ""});
+    apps::create_app(State(emulator.clone()), body(app))
+        .await
         .map_err(|e| format!("cannot create app quickstart: {}", e.message))?;
+    let (repository, image, tag, command) = if cli.docker {
+        let (reference, args) = cli
+            .command
+            .split_first()
+            .ok_or_else(|| "--docker: give the image after --".to_owned())?;
+        let (image, tag) = reference.rsplit_once(':').unwrap_or((reference, "latest"));
+        ("local", image.to_owned(), tag.to_owned(), args.to_vec())
+    } else {
+        (
+            "local",
+            "quickstart".to_owned(),
+            "local".to_owned(),
+            cli.command.clone(),
+        )
+    };
     let mut version = json!({
         "name": "local",
-        "docker_repository": "local",
-        "docker_image": "quickstart",
-        "docker_tag": "local",
+        "docker_repository": repository,
+        "docker_image": image,
+        "docker_tag": tag,
         "req_cpu": 1024,
         "req_memory": 1024,
         "ports": cli.ports,
         "envs": cli.envs,
-        "command": cli.command,
     });
+    if !command.is_empty() {
+        version["command"] = json!(command);
+    }
     if let Some(grace) = cli.grace_period {
         version["termination_grace_period_seconds"] = json!(grace.as_secs_f64().ceil() as u64);
     }
@@ -180,18 +226,26 @@ async fn deploy(emulator: &std::sync::Arc<Emulator>, cli: &Cli) -> Result<String
     if let Some(minutes) = cli.max_duration {
         version["max_duration"] = json!(minutes);
     }
-    super::apps::create_version(emulator, &request(version), "quickstart")
-        .map_err(|e| format!("invalid quick-start version: {}", e.message))?;
-    let (_, body) = super::deployments::deploy(
-        emulator,
-        &request(json!({"application": "quickstart", "version": "local", "users": []})),
+    apps::create_version(
+        State(emulator.clone()),
+        axum::extract::Path("quickstart".to_owned()),
+        body(version),
     )
     .await
-    .map_err(|e| format!("cannot deploy: {}", e.message))?;
-    body["request_id"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| "the deployment has no request_id".to_owned())
+    .map_err(|e| format!("invalid quick-start version: {}", e.message))?;
+    let request = DeployRequest {
+        app: "quickstart".to_owned(),
+        version: Some("local".to_owned()),
+        tags: Vec::new(),
+        env: Vec::new(),
+        hooks: [None, None, None],
+        private_host_ids: Vec::new(),
+        command: String::new(),
+        arguments: String::new(),
+    };
+    create(emulator, request)
+        .map(|created| created.request_id)
+        .map_err(|e| format!("cannot deploy: {}", e.message))
 }
 
 async fn wait_final(emulator: &Emulator, id: &str) {

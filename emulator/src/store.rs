@@ -1,16 +1,21 @@
-//! The emulator's whole state, in memory behind one mutex: apps with their versions (kept as
-//! the JSON the client sent, validated, so every documented field round-trips), and
-//! deployments (typed, with their log ring and an event journal for tests). Nothing here does
-//! I/O; handlers lock, read or change, and unlock before awaiting anything.
+//! The emulator's whole state, in memory behind one mutex: apps with their versions (the
+//! documented fields as validated, so they round-trip), deployments (typed, with their log
+//! ring, tags, metrics series and an event journal), the private-fleet hosts and the registry
+//! tags deleted through the API. Nothing here does I/O; handlers lock, read or change, and
+//! unlock before awaiting anything. The JSON views of a deployment are in `views.rs`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use edgegap_contract::{Context, Location, PlatformPort, PortsMapping};
+use edgegap_contract::{Location, PlatformPort, PortsMapping};
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 
+use super::fleets::PrivateHost;
+use super::forward::Traffic;
+use super::metrics::Series;
 use super::validate::{Port, VersionSpec};
 
 /// A deployment's life, as the platform names it (`current_status`).
@@ -36,14 +41,15 @@ impl Status {
         }
     }
 
-    pub fn label(self) -> &'static str {
+    /// The lower-case name the list's `query` filters compare with (`ready`, `error`, ...).
+    pub fn filter_name(self) -> &'static str {
         match self {
-            Status::Seeking => "Seeking",
-            Status::Deploying => "Deploying",
-            Status::Ready => "Ready",
-            Status::Terminating => "Terminating",
-            Status::Terminated => "Terminated",
-            Status::Error => "Error",
+            Status::Seeking => "seeking",
+            Status::Deploying => "deploying",
+            Status::Ready => "ready",
+            Status::Terminating => "terminating",
+            Status::Terminated => "terminated",
+            Status::Error => "error",
         }
     }
 
@@ -53,17 +59,22 @@ impl Status {
     }
 }
 
-/// An app: its stored JSON (name, is_active, image, ... as sent) and its versions by name.
+/// An app (the documented `Application` fields) and its versions by name.
 pub struct App {
-    pub fields: Map<String, Value>,
+    pub name: String,
+    pub is_active: bool,
+    pub image: String,
     pub create_time: SystemTime,
     pub last_updated: SystemTime,
     pub versions: BTreeMap<String, Version>,
 }
 
-/// A version: the validated JSON as sent, plus its typed view used to deploy it.
+/// A version: the payload as sent (what updates merge over), its documented fields as
+/// validated (what the API shows: no `private_token`, hidden env values masked), and its
+/// typed view used to deploy it.
 pub struct Version {
-    pub fields: Map<String, Value>,
+    pub sent: Map<String, Value>,
+    pub shown: Map<String, Value>,
     pub spec: VersionSpec,
     pub create_time: SystemTime,
     pub last_updated: SystemTime,
@@ -74,6 +85,25 @@ pub struct Version {
 pub struct DeployedPort {
     pub port: Port,
     pub external: u16,
+}
+
+/// A deployment tag, with its times.
+#[derive(Clone, Debug)]
+pub struct DeploymentTag {
+    pub name: String,
+    pub create_time: SystemTime,
+    pub last_updated: SystemTime,
+}
+
+impl DeploymentTag {
+    pub fn new(name: String) -> DeploymentTag {
+        let now = SystemTime::now();
+        DeploymentTag {
+            name,
+            create_time: now,
+            last_updated: now,
+        }
+    }
 }
 
 /// Where the deployment's output goes: a ring of the most recent lines, bounded in bytes.
@@ -121,24 +151,42 @@ pub struct Deployment {
     pub started: Instant,
     pub removal_time: Option<SystemTime>,
     pub ports: Vec<DeployedPort>,
-    pub tags: Vec<String>,
-    pub access_point_id: String,
+    pub tags: Vec<DeploymentTag>,
+    /// The private host it runs on (`None`: the local cloud location).
+    pub host_id: Option<String>,
+    pub location: Location,
+    pub access_point_id: u32,
     pub delete_token: String,
     pub context_token: String,
     pub context_number: u64,
     pub error_detail: Option<String>,
     pub restart_count: u32,
     pub last_exit_code: Option<i32>,
+    /// The log ring as it was when the process last exited with a non-zero code.
+    pub crash_logs: Option<String>,
     pub logs: LogRing,
+    /// `/v1/deploy`'s container overrides, shown in the status response.
+    pub command: String,
+    pub arguments: String,
     /// Every stop, self-stop and lifecycle step, for `GET /emulator/v1/deployments/{id}/events`.
     pub events: Vec<Value>,
     pub self_stop_calls: u32,
     pub stop_calls: u32,
+    /// A stop asked before READY or ERROR: carried out once either is reached.
+    pub stop_when_ready: bool,
     /// Set to true to start the stop sequence (SIGTERM, grace, SIGKILL).
     pub stop: watch::Sender<bool>,
     pub webhook_on_ready: Option<String>,
     pub webhook_on_error: Option<String>,
     pub webhook_on_terminated: Option<String>,
+    /// Bytes through the forwarded ports, counted by `forward.rs`.
+    pub traffic: Arc<Traffic>,
+    /// The sampled CPU, memory, disk and network series (`metrics.rs`).
+    pub metrics: Series,
+    /// The pid of the process running now (or of `docker run`), for sampling.
+    pub pid: Option<u32>,
+    /// The container's name under `--docker`.
+    pub container: Option<String>,
 }
 
 impl Deployment {
@@ -161,6 +209,10 @@ impl Deployment {
         self.events.push(event);
     }
 
+    pub fn tag_names(&self) -> Vec<String> {
+        self.tags.iter().map(|t| t.name.clone()).collect()
+    }
+
     /// The deployment's ports as the contract describes them: `ARBITRIUM_PORTS_MAPPING`, and
     /// the `ports` of the status response and the context.
     pub fn ports_mapping(&self) -> PortsMapping {
@@ -171,54 +223,6 @@ impl Deployment {
     pub fn ports_json(&self) -> Value {
         serde_json::to_value(self.ports_mapping().ports).unwrap_or_default()
     }
-
-    /// What the context URL serves and the status response starts from: the contract's
-    /// context document.
-    pub fn context(&self) -> Context {
-        Context {
-            request_id: Some(self.request_id.clone()),
-            fqdn: Some(FQDN.to_owned()),
-            public_ip: Some(PUBLIC_IP),
-            ports: self.ports_mapping().ports,
-            location: Some(location()),
-            tags: Some(self.tags.clone()),
-        }
-    }
-
-    /// The status response (`GET /v1/status/{request_id}`, the context URL, webhooks): the
-    /// context document plus the deployment's state.
-    pub fn status_json(&self) -> Value {
-        let mut status = serde_json::to_value(self.context()).unwrap_or_default();
-        let Value::Object(fields) = &mut status else {
-            return status;
-        };
-        let state = json!({
-            "app_name": self.app_name,
-            "app_version": self.version_name,
-            "current_status": self.status.as_str(),
-            "current_status_label": self.status.label(),
-            "running": self.status == Status::Ready,
-            "whitelisting_active": false,
-            "start_time": rfc3339(self.start_time),
-            "removal_time": self.removal_time.map(rfc3339),
-            "elapsed_time": self.started.elapsed().as_secs(),
-            "last_status": self.last_status.map(Status::as_str),
-            "error": self.status == Status::Error,
-            "error_detail": self.error_detail,
-            "sessions": [],
-            "sockets": null,
-            "sockets_usage": null,
-            "command": null,
-            "arguments": null,
-            "max_duration": self.spec.max_duration,
-            // Emulator extension: how often the restart policy restarted the process.
-            "restart_count": self.restart_count,
-        });
-        if let Value::Object(state) = state {
-            fields.extend(state);
-        }
-        status
-    }
 }
 
 /// The `fqdn` and the host part of each port `link`: locally, this machine.
@@ -226,7 +230,8 @@ pub const FQDN: &str = "localhost";
 /// `ARBITRIUM_PUBLIC_IP` and `public_ip`: where the emulator forwards each external port.
 pub const PUBLIC_IP: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-/// One port as the contract's `PORT` object.
+/// One port as the contract's `PORT` object. `proxy` is the port the emulator's forwarder
+/// listens on, the external one (`--same-ports`: the internal one, nothing forwards).
 pub fn platform_port(deployed: &DeployedPort) -> PlatformPort {
     PlatformPort {
         name: Some(deployed.port.name.clone()),
@@ -235,10 +240,11 @@ pub fn platform_port(deployed: &DeployedPort) -> PlatformPort {
         protocol: Some(deployed.port.protocol.clone()),
         tls_upgrade: Some(deployed.port.tls_upgrade),
         link: Some(format!("{FQDN}:{}", deployed.external)),
+        proxy: Some(deployed.external),
     }
 }
 
-/// The single local location, as in the status response's `location`.
+/// The single local cloud location, as in the status response's `location`.
 pub fn location() -> Location {
     let local = || Some("Local".to_owned());
     Location {
@@ -252,21 +258,15 @@ pub fn location() -> Location {
     }
 }
 
-/// [`location`] as JSON.
-pub fn location_json() -> Value {
-    serde_json::to_value(location()).unwrap_or_default()
-}
-
-pub fn rfc3339(time: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(time).to_string()
-}
-
 /// Everything, behind one mutex in `Emulator`.
 #[derive(Default)]
 pub struct Store {
     pub apps: BTreeMap<String, App>,
     pub deployments: BTreeMap<String, Deployment>,
     pub next_seq: u64,
+    pub hosts: BTreeMap<String, PrivateHost>,
+    /// `(image, tag)` pairs deleted through the container-registry routes.
+    pub registry_deleted: BTreeSet<(String, String)>,
 }
 
 impl Store {

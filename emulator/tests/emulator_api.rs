@@ -57,30 +57,44 @@ fn a_generated_key_is_printed_at_start() {
 }
 
 #[test]
-fn unknown_routes_are_404_and_wrong_methods_405() {
+fn unknown_routes_are_404_whatever_the_credentials_and_wrong_methods_405() {
     let emu = Emu::start(&[]);
     let resp = emu.call("GET", "/v1/nothing-here", None);
     assert_eq!(resp.status, 404);
     assert!(resp.message().contains("/v1/nothing-here"));
-    assert_eq!(emu.call("PUT", "/v1/apps", None).status, 405);
+    for auth in [&[][..], &[("Authorization", "token wrong")][..]] {
+        let resp = request(&emu.addr, "GET", "/v1/nothing-here", auth, None);
+        assert_eq!(resp.status, 404, "{auth:?}: {}", resp.body);
+        assert!(resp.message().contains("/v1/nothing-here"));
+    }
+    let resp = emu.call("PUT", "/v1/apps", None);
+    assert_eq!(resp.status, 405);
+    assert!(resp.message().contains("PUT"), "{}", resp.body);
     assert_eq!(emu.call("GET", "/v1/self/stop/a/b", None).status, 405);
 }
 
 #[test]
 fn apps_are_created_read_updated_listed_and_deleted() {
     let emu = Emu::start(&[]);
-    let resp = emu.call(
-        "POST",
-        "/v1/app",
-        Some(json!({"name": "my-game", "image": ""})),
-    );
+    let body = json!({"name": "my-game", "image": "", "is_active": true, "extra": 1});
+    let resp = emu.call("POST", "/v1/app", Some(body.clone()));
     assert_eq!(resp.status, 200, "{}", resp.body);
     let app = resp.json();
     assert_eq!(app["name"], "my-game");
     assert_eq!(app["is_active"], true);
-    assert!(app["create_time"].is_string() && app["last_updated"].is_string());
+    assert!(
+        app.get("extra").is_none(),
+        "unknown fields are not echoed: {app}"
+    );
+    let timestamp = app["create_time"].as_str().unwrap();
+    assert_eq!(
+        timestamp.len(),
+        "2025-11-29 22:35:31.971359".len(),
+        "{timestamp}"
+    );
+    assert_eq!(&timestamp[10..11], " ");
 
-    let resp = emu.call("POST", "/v1/app", Some(json!({"name": "my-game"})));
+    let resp = emu.call("POST", "/v1/app", Some(body));
     assert_eq!(resp.status, 409);
     assert!(resp.message().contains("my-game"));
 
@@ -108,7 +122,7 @@ fn apps_are_created_read_updated_listed_and_deleted() {
     );
 
     let resp = emu.call("DELETE", "/v1/app/renamed", None);
-    assert_eq!(resp.status, 204);
+    assert_eq!(resp.status, 200, "documented 200: {}", resp.body);
     assert_eq!(emu.call("GET", "/v1/app/renamed", None).status, 404);
     assert_eq!(emu.call("DELETE", "/v1/app/renamed", None).status, 404);
 }
@@ -121,8 +135,10 @@ fn app_validation_names_the_field() {
         (json!({"name": "ab"}), "name"),
         (json!({"name": "x".repeat(65)}), "name"),
         (json!({"name": 42}), "name"),
+        (json!({"name": "good-name", "image": ""}), "is_active"),
+        (json!({"name": "good-name", "is_active": true}), "image"),
         (
-            json!({"name": "good-name", "is_active": "yes"}),
+            json!({"name": "good-name", "is_active": "yes", "image": ""}),
             "is_active",
         ),
     ] {
@@ -141,7 +157,7 @@ fn app_validation_names_the_field() {
     assert!(resp.message().contains("not valid JSON"));
     let resp = emu.call("POST", "/v1/app", Some(json!(["a list"])));
     assert_eq!(resp.status, 400);
-    let huge = json!({"name": "big-app", "image": "x".repeat(2 * 1024 * 1024)});
+    let huge = json!({"name": "big-app", "is_active": true, "image": "x".repeat(2 * 1024 * 1024)});
     let resp = emu.call("POST", "/v1/app", Some(huge));
     assert_eq!(resp.status, 413);
     assert!(resp.message().contains("at most"));
@@ -290,7 +306,7 @@ fn deleting_an_app_deletes_its_versions() {
             .status,
         200
     );
-    assert_eq!(emu.call("DELETE", "/v1/app/doomed", None).status, 204);
+    assert_eq!(emu.call("DELETE", "/v1/app/doomed", None).status, 200);
     emu.create_app("doomed");
     assert_eq!(
         emu.call("GET", "/v1/app/doomed/version/v", None).status,
@@ -307,6 +323,10 @@ fn version_validation_follows_the_documented_ranges() {
         ("docker_image", json!(null), "docker_image"),
         ("req_cpu", json!(null), "req_cpu"),
         ("req_memory", json!("lots"), "req_memory"),
+        ("req_cpu", json!(99), "req_cpu"),
+        ("req_memory", json!(99), "req_memory"),
+        ("req_memory", json!(513), "req_memory"),
+        ("time_to_deploy", json!(14), "time_to_deploy"),
         (
             "termination_grace_period_seconds",
             json!(4),
@@ -322,13 +342,23 @@ fn version_validation_follows_the_documented_ranges() {
         ("max_duration", json!(-2), "max_duration"),
         (
             "ports",
-            json!([{"port": 0, "protocol": "UDP"}]),
+            json!([{"port": 60000, "protocol": "UDP"}]),
             "ports[0].port",
         ),
         (
             "ports",
-            json!([{"port": 7777, "protocol": "QUIC"}]),
+            json!([{"port": 7777, "protocol": 17}]),
             "ports[0].protocol",
+        ),
+        (
+            "ports",
+            json!([{"port": 7777, "protocol": "UDP", "tls_upgrade": true}]),
+            "ports[0].tls_upgrade",
+        ),
+        (
+            "session_config",
+            json!({"sockets": 4}),
+            "session_config.kind",
         ),
         ("ports", json!([{"port": 7777}]), "ports[0].protocol"),
         (
@@ -354,6 +384,11 @@ fn version_validation_follows_the_documented_ranges() {
     body["envs"] = json!([{"key": "MAX", "value": "x".repeat(4096)}]);
     body["termination_grace_period_seconds"] = json!(3600);
     body["max_duration"] = json!(-1);
+    body["req_cpu"] = json!(100);
+    body["req_memory"] = json!(200);
+    body["time_to_deploy"] = json!(15);
+    body["ports"] = json!([{"port": 0, "protocol": "UDP", "name": "zero"},
+        {"port": 59999, "protocol": "QUIC", "name": "top"}]);
     let resp = emu.call("POST", "/v1/app/checked/version", Some(body));
     assert_eq!(
         resp.status, 200,
@@ -368,6 +403,7 @@ fn hidden_env_values_are_never_returned() {
     emu.create_app("secretive");
     let secret = "s3cr3t-value-never-shown";
     let mut body = version_body("v", &[fake_game(), "--print-env", "API_SECRET"]);
+    body["private_token"] = json!("registry-token-never-shown");
     body["envs"] = json!([
         {"key": "API_SECRET", "value": secret, "is_hidden": true},
         {"key": "PLAIN", "value": "visible", "is_hidden": false}
@@ -396,6 +432,7 @@ fn hidden_env_values_are_never_returned() {
     for body in &bodies {
         assert!(!body.contains(secret), "{body}");
         assert!(!body.contains("deploy-secret-x"), "{body}");
+        assert!(!body.contains("registry-token-never-shown"), "{body}");
     }
     assert!(bodies[1].contains("visible"));
     assert!(bodies[1].contains("This value is set and encrypted"));
@@ -408,7 +445,11 @@ fn deploy_validation_and_lookups() {
     let cases = [
         (json!({"version": "v", "users": []}), 400, "application"),
         (json!({"application": app, "users": []}), 400, "version"),
-        (json!({"application": app, "version": "v"}), 400, "users"),
+        (
+            json!({"application": app, "version": "v", "users": "everyone"}),
+            400,
+            "users",
+        ),
         (
             json!({"application": app, "version": "v", "users": [], "tags": [1]}),
             400,
@@ -416,12 +457,12 @@ fn deploy_validation_and_lookups() {
         ),
         (
             json!({"application": "missing-app", "version": "v", "users": []}),
-            404,
+            400,
             "App missing-app",
         ),
         (
             json!({"application": app, "version": "nope", "users": []}),
-            404,
+            400,
             "Version nope",
         ),
     ];
@@ -483,10 +524,28 @@ fn a_deployment_answers_with_the_request_and_lists_with_pagination() {
     let id = created["request_id"].as_str().unwrap();
     assert_eq!(id.len(), 12);
     assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
-    assert_eq!(created["request_app"], app.as_str());
-    assert_eq!(created["request_version"], "v");
-    assert_eq!(created["request_user_count"], 1);
-    assert_eq!(created["tags"], json!(["eu", "ranked"]));
+    assert_eq!(
+        created,
+        json!({"request_id": id}),
+        "the documented v2 answer"
+    );
+
+    // The previous route, still used by tools and plugins: the v1 `Request` answer.
+    let resp = emu.call(
+        "POST",
+        "/v1/deploy",
+        Some(json!({"app_name": app, "ip_list": ["1.2.3.4", "5.6.7.8"], "tags": ["v1"]})),
+    );
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let v1 = resp.json();
+    assert_eq!(v1["request_app"], app.as_str());
+    assert_eq!(v1["request_version"], "v", "the latest version");
+    assert_eq!(v1["request_user_count"], 2);
+    assert_eq!(v1["tags"], json!(["v1"]));
+    assert_eq!(v1["container_log_storage"]["enabled"], false);
+    let v1_id = v1["request_id"].as_str().unwrap().to_owned();
+    emu.call("DELETE", &format!("/v1/stop/{v1_id}"), None);
+    emu.wait_status(&v1_id, "Status.TERMINATED", DEADLINE);
 
     let other = emu.deploy(&app, json!({}));
     let list = emu
@@ -495,6 +554,13 @@ fn a_deployment_answers_with_the_request_and_lists_with_pagination() {
     assert_eq!(list["total_count"], 2);
     assert_eq!(list["data"][0]["request_id"], id);
     assert_eq!(list["pagination"]["has_next"], true);
+    assert_eq!(list["message"], json!([]));
+    for field in ["sockets", "sockets_usage", "is_joinable_by_session"] {
+        assert!(
+            list["data"][0].get(field).is_some(),
+            "list item lacks {field}"
+        );
+    }
     let list = emu
         .call("GET", "/v1/deployments?limit=1&page=2", None)
         .json();
@@ -526,25 +592,57 @@ fn a_deployment_answers_with_the_request_and_lists_with_pagination() {
 }
 
 #[test]
-fn deployment_tags_are_created_read_and_deleted() {
+fn deployment_tags_are_created_read_updated_and_deleted() {
     let emu = Emu::start(&[]);
     let app = emu.app_with_version(json!({}));
     let id = emu.deploy(&app, json!({"tags": ["first"]}));
     let base = format!("/v1/deployments/{id}/tags");
     let resp = emu.call("POST", &base, Some(json!({"name": "second"})));
-    assert_eq!(resp.status, 201, "{}", resp.body);
-    assert_eq!(resp.json(), json!({"name": "second"}));
+    assert_eq!(resp.status, 200, "documented 200: {}", resp.body);
+    let created = resp.json();
+    assert_eq!(created["name"], "second");
+    assert!(created["create_time"].is_string() && created["last_updated"].is_string());
     assert_eq!(
         emu.call("POST", &base, Some(json!({"name": "second"})))
             .status,
         409
     );
     assert_eq!(emu.call("POST", &base, Some(json!({}))).status, 400);
-    assert_eq!(
-        emu.call("GET", &base, None).json(),
-        json!({"tags": [{"name": "first"}, {"name": "second"}]})
-    );
+    let long = emu.call("POST", &base, Some(json!({"name": "x".repeat(21)})));
+    assert_eq!(long.status, 400, "at most 20 characters");
+    assert!(long.message().starts_with("name"), "{}", long.body);
+    let list = emu.call("GET", &base, None).json();
+    let names: Vec<&str> = list["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["first", "second"]);
+    assert_eq!(list["count"], 2);
+    assert!(list["pagination"].is_object());
     assert_eq!(emu.call("GET", &format!("{base}/first"), None).status, 200);
+
+    let resp = emu.call(
+        "PATCH",
+        &format!("{base}/second"),
+        Some(json!({"name": "renamed"})),
+    );
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(resp.json()["name"], "renamed");
+    assert_eq!(resp.json()["create_time"], created["create_time"]);
+    let clash = emu.call(
+        "PATCH",
+        &format!("{base}/renamed"),
+        Some(json!({"name": "first"})),
+    );
+    assert_eq!(clash.status, 409);
+    let missing = emu.call(
+        "PATCH",
+        &format!("{base}/second"),
+        Some(json!({"name": "x"})),
+    );
+    assert_eq!(missing.status, 404);
     assert_eq!(emu.call("GET", &format!("{base}/none"), None).status, 404);
     assert_eq!(
         emu.call("DELETE", &format!("{base}/first"), None).status,
@@ -554,7 +652,7 @@ fn deployment_tags_are_created_read_and_deleted() {
         emu.call("DELETE", &format!("{base}/first"), None).status,
         404
     );
-    assert_eq!(emu.status(&id)["tags"], json!(["second"]));
+    assert_eq!(emu.status(&id)["tags"], json!(["renamed"]));
 }
 
 #[test]

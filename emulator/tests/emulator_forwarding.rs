@@ -8,7 +8,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::{Arc, Mutex};
 
-use edgegap_test_support::emulator::Emu;
+use edgegap_test_support::emulator::{bind_tcp, bind_udp, Emu};
 use edgegap_test_support::{wait_until, DEADLINE};
 use serde_json::{json, Value};
 
@@ -56,7 +56,7 @@ fn udp_echo(socket: UdpSocket) -> (u16, Arc<Mutex<Vec<SocketAddr>>>) {
 /// A TCP listener and a UDP socket on the same free port number.
 fn tcp_and_udp() -> (TcpListener, UdpSocket) {
     loop {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = bind_tcp();
         let port = listener.local_addr().unwrap().port();
         if let Ok(socket) = UdpSocket::bind(("127.0.0.1", port)) {
             return (listener, socket);
@@ -111,8 +111,8 @@ fn deploy(emu: &Emu, ports: Value) -> (String, Value) {
 
 #[test]
 fn tcp_and_udp_reach_the_game_through_the_external_ports_both_ways() {
-    let tcp = tcp_echo(TcpListener::bind("127.0.0.1:0").unwrap());
-    let (udp, udp_peers) = udp_echo(UdpSocket::bind("127.0.0.1:0").unwrap());
+    let tcp = tcp_echo(bind_tcp());
+    let (udp, udp_peers) = udp_echo(bind_udp());
     let (both_tcp, both_udp) = tcp_and_udp();
     let both = tcp_echo(both_tcp);
     let (_, both_peers) = udp_echo(both_udp);
@@ -164,8 +164,8 @@ fn tcp_and_udp_reach_the_game_through_the_external_ports_both_ways() {
 
 #[test]
 fn the_forwarders_are_gone_once_the_deployment_is_terminated() {
-    let tcp = tcp_echo(TcpListener::bind("127.0.0.1:0").unwrap());
-    let (udp, _) = udp_echo(UdpSocket::bind("127.0.0.1:0").unwrap());
+    let tcp = tcp_echo(bind_tcp());
+    let (udp, _) = udp_echo(bind_udp());
     let emu = Emu::start(&[]);
     let (id, status) = deploy(
         &emu,
@@ -196,7 +196,7 @@ fn the_forwarders_are_gone_once_the_deployment_is_terminated() {
 
 #[test]
 fn an_idle_udp_client_loses_its_relay_socket_and_its_next_datagram_opens_one() {
-    let (udp, peers) = udp_echo(UdpSocket::bind("127.0.0.1:0").unwrap());
+    let (udp, peers) = udp_echo(bind_udp());
     let emu = Emu::start(&["--udp-idle-timeout", "300ms"]);
     let (id, status) = deploy(
         &emu,
@@ -224,20 +224,13 @@ fn an_idle_udp_client_loses_its_relay_socket_and_its_next_datagram_opens_one() {
 fn same_ports_reports_the_internal_port_and_forwards_nothing() {
     let emu = Emu::start(&["--same-ports"]);
     // Free ports the emulator must leave alone: the test binds them after the deployment.
-    let tcp = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let udp = UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let tcp = bind_tcp().local_addr().unwrap().port();
+    let udp = bind_udp().local_addr().unwrap().port();
     let (id, status) = deploy(
         &emu,
         json!([
-            {"name": "web", "port": tcp, "protocol": "TCP"},
+            // Bound only later, by the test: not a readiness check (`to_check` defaults to true).
+            {"name": "web", "port": tcp, "protocol": "TCP", "to_check": false},
             {"name": "game", "port": udp, "protocol": "UDP"},
         ]),
     );
@@ -255,15 +248,12 @@ fn same_ports_reports_the_internal_port_and_forwards_nothing() {
 
 #[test]
 fn a_game_not_listening_on_its_internal_port_is_said_once() {
-    let internal = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let internal = bind_tcp().local_addr().unwrap().port();
     let emu = Emu::start(&[]);
     let (id, status) = deploy(
         &emu,
-        json!([{"name": "web", "port": internal, "protocol": "TCP"}]),
+        // Nothing ever listens: not a readiness check (`to_check` defaults to true).
+        json!([{"name": "web", "port": internal, "protocol": "TCP", "to_check": false}]),
     );
     let web = external(&status, "web");
     for _ in 0..3 {

@@ -61,7 +61,8 @@ fn the_injected_environment_matches_the_contract() {
     assert_eq!(
         mapping,
         json!({"ports": {"game-port": {"name": "game-port", "internal": 7777, "external": external,
-            "protocol": "UDP", "tls_upgrade": false, "link": format!("localhost:{external}")}}})
+            "protocol": "UDP", "tls_upgrade": false, "link": format!("localhost:{external}"),
+            "proxy": external}}})
     );
     let location: Value = serde_json::from_str(&env("ARBITRIUM_DEPLOYMENT_LOCATION")).unwrap();
     for field in [
@@ -236,26 +237,42 @@ fn a_game_ignoring_sigterm_is_killed_at_the_grace_period() {
     let events = emu.events(&id);
     assert_eq!(events["stop_calls"], 1);
     assert!(events.to_string().contains("SIGKILL"));
-    assert_eq!(
-        emu.call("DELETE", &format!("/v1/stop/{id}"), None).status,
-        404
-    );
+    let again = emu.call("DELETE", &format!("/v1/stop/{id}"), None);
+    assert_eq!(again.status, 410, "already terminated: {}", again.body);
 }
 
+/// As documented: 202 before READY, and the stop is carried out once READY is reached.
 #[test]
-fn a_stop_before_ready_is_accepted_with_202() {
+fn a_stop_before_ready_is_accepted_with_202_and_carried_out_once_ready() {
     let emu = Emu::start(&[]);
     let port = free_port();
     let fields =
         json!({"ports": [{"port": port, "protocol": "TCP", "name": "game", "to_check": true}]});
-    // The game never listens, so it never gets READY.
-    let id = emu.deploy_game(fields, &[]);
+    // The game listens only after 1.5 s: until then the deployment is DEPLOYING.
+    let game = [
+        "--listen-tcp-env",
+        "ARBITRIUM_PORT_GAME_INTERNAL",
+        "--listen-delay-ms",
+        "1500",
+        "--record-signals",
+        "-",
+        "--on-term-exit",
+        "0",
+    ];
+    let id = emu.deploy_game(fields, &game);
     emu.wait_status(&id, "Status.DEPLOYING", DEADLINE);
-    assert_eq!(
-        emu.call("DELETE", &format!("/v1/stop/{id}"), None).status,
-        202
-    );
+    let resp = emu.call("DELETE", &format!("/v1/stop/{id}"), None);
+    assert_eq!(resp.status, 202, "{}", resp.body);
+    assert!(resp.message().contains(&id));
+    // Not stopped yet: the game is still starting.
+    assert_eq!(emu.status(&id)["current_status"], "Status.DEPLOYING");
     emu.wait_status(&id, "Status.TERMINATED", DEADLINE);
+    let events = emu.events(&id)["events"].as_array().unwrap().clone();
+    let position = |wanted: &dyn Fn(&Value) -> bool| events.iter().position(wanted);
+    let ready = position(&|e| e["status"] == "Status.READY").expect("READY was reached");
+    let sigterm = position(&|e| e["signal"] == "SIGTERM").expect("SIGTERM was sent");
+    assert!(ready < sigterm, "SIGTERM only once READY: {events:?}");
+    emu.wait_log_line(&id, "SIGTERM");
 }
 
 #[test]
@@ -275,7 +292,7 @@ fn the_restart_policy_applies_to_the_exit_code() {
         let restarts = *policy == "always" || (*policy == "on_failure" && *code != 0);
         if restarts {
             let deadline = Instant::now() + DEADLINE;
-            while emu.status(id)["restart_count"].as_u64().unwrap() < 2 {
+            while emu.events(id)["restart_count"].as_u64().unwrap() < 2 {
                 assert!(
                     Instant::now() < deadline,
                     "{policy} x {code}: not restarted"
@@ -290,8 +307,8 @@ fn the_restart_policy_applies_to_the_exit_code() {
             emu.call("DELETE", &format!("/v1/stop/{id}"), None);
             emu.wait_status(id, "Status.TERMINATED", DEADLINE);
         } else {
-            let status = emu.wait_status(id, "Status.TERMINATED", DEADLINE);
-            assert_eq!(status["restart_count"], 0, "{policy} x {code}");
+            emu.wait_status(id, "Status.TERMINATED", DEADLINE);
+            assert_eq!(emu.events(id)["restart_count"], 0, "{policy} x {code}");
         }
         let logs = emu.logs(id);
         if !restarts {
@@ -335,12 +352,20 @@ fn bulk_stop_stops_the_deployments_the_filters_match() {
     }
     let resp = emu.call("POST", "/v1/deployments/bulk-stop", Some(json!({})));
     assert_eq!(resp.status, 400);
+    let untyped =
+        json!({"filters": [{"field": "tags", "values": ["match"], "filter_type": "any"}]});
+    let resp = emu.call("POST", "/v1/deployments/bulk-stop", Some(untyped));
+    assert_eq!(
+        resp.status, 400,
+        "fields are request_id and deployment_tags"
+    );
+    assert!(resp.message().contains("deployment_tags"), "{}", resp.body);
     let resp = emu.call(
         "POST",
         "/v1/deployments/bulk-stop",
-        Some(json!({"filters": [{"field": "tags", "values": ["match"], "filter_type": "any"}]})),
+        Some(json!({"filters": [{"field": "deployment_tags", "values": ["match"], "filter_type": "any"}]})),
     );
-    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(resp.status, 202, "{}", resp.body);
     let mut stopped: Vec<String> = resp.json()["processable"]
         .as_array()
         .unwrap()

@@ -126,7 +126,8 @@ impl Emu {
     }
 
     pub fn create_app(&self, name: &str) {
-        let resp = self.call("POST", "/v1/app", Some(json!({"name": name})));
+        let body = json!({"name": name, "is_active": true, "image": ""});
+        let resp = self.call("POST", "/v1/app", Some(body));
         assert_eq!(resp.status, 200, "{}", resp.body);
     }
 
@@ -145,7 +146,7 @@ impl Emu {
 
     /// Deploys version `v` of `app`; returns the request id.
     pub fn deploy(&self, app: &str, extra: Value) -> String {
-        let mut body = json!({"application": app, "version": "v", "users": []});
+        let mut body = json!({"application": app, "version": "v"});
         for (key, value) in extra.as_object().unwrap() {
             body[key] = value.clone();
         }
@@ -189,8 +190,10 @@ impl Emu {
         }
     }
 
+    /// The container logs, also after termination (the emulator's own route: the documented
+    /// one stops serving them once the deployment is terminated).
     pub fn logs(&self, id: &str) -> Value {
-        self.call("GET", &format!("/v1/deployment/{id}/container-logs"), None)
+        self.call("GET", &format!("/emulator/v1/deployments/{id}/logs"), None)
             .json()
     }
 
@@ -253,13 +256,33 @@ pub fn version_body(name: &str, command: &[&str]) -> Value {
     })
 }
 
-/// A free local TCP port (bound then released).
+/// The highest port an app version may name (the documents' `maximum: 59999`); the kernel's
+/// ephemeral range goes higher, so a port the OS picks must be checked.
+pub const MAX_VERSION_PORT: u16 = 59_999;
+
+/// A TCP listener on 127.0.0.1 at a free port an app version may name.
+pub fn bind_tcp() -> TcpListener {
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        if listener.local_addr().unwrap().port() <= MAX_VERSION_PORT {
+            return listener;
+        }
+    }
+}
+
+/// A UDP socket on 127.0.0.1 at a free port an app version may name.
+pub fn bind_udp() -> std::net::UdpSocket {
+    loop {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        if socket.local_addr().unwrap().port() <= MAX_VERSION_PORT {
+            return socket;
+        }
+    }
+}
+
+/// A free local TCP port an app version may name (bound then released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    bind_tcp().local_addr().unwrap().port()
 }
 
 /// A local HTTP server that records the path and body of every request and answers 200.
