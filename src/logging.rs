@@ -10,6 +10,17 @@
 //! are those of `tracing-subscriber`'s `fmt`:
 //! - text: `[edgegap-agent] 2026-11-26T01:02:03.456789Z  INFO message key=value key="text"`;
 //! - JSON: `{"timestamp":"...","level":"INFO","message":"...","key":value,"target":"edgegap_agent::..."}`.
+//!
+//! **One event, one line, whatever it carries.** Log lines carry text from outside the agent:
+//! match-end reasons and player ids from the API, the pre-stop hook's output, commands and
+//! paths, platform answers. This formatter is the one place that makes them safe, so no call
+//! site has to: in text lines, every control character (C0, DEL, C1 — so no newline, carriage
+//! return or ANSI escape sequence) and every Unicode line separator or bidirectional override
+//! in the message or a field is written as an escape (`\n`, `\r`, `\t`, `\u{1b}`); in JSON
+//! lines the same characters are `\uXXXX` escapes inside their string. Text that was not
+//! UTF-8 reaches a log line only through a lossy conversion (U+FFFD). A text line therefore
+//! always starts with [`TEXT_PREFIX`] and ends at its own newline; what the game itself
+//! prints on the shared stream is the game's, passed through untouched.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -124,18 +135,52 @@ struct TextFields {
 
 impl Visit for TextFields {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        // `%value` fields and the message arrive here as Display output, raw: escaped whole.
+        let formatted = format!("{value:?}");
         if field.name() == "message" {
-            let _ = write!(self.message, "{value:?}");
+            push_text_escaped(&mut self.message, &formatted);
         } else {
-            let _ = write!(self.rest, " {}={value:?}", field.name());
+            let _ = write!(self.rest, " {}=", field.name());
+            push_text_escaped(&mut self.rest, &formatted);
         }
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
-            self.message.push_str(value);
+            push_text_escaped(&mut self.message, value);
         } else {
-            let _ = write!(self.rest, " {}={value:?}", field.name());
+            // Quoted with Rust's escapes (which already cover controls), then the same pass
+            // as everything else, so no character this module escapes can slip through.
+            let _ = write!(self.rest, " {}=", field.name());
+            push_text_escaped(&mut self.rest, &format!("{value:?}"));
+        }
+    }
+}
+
+/// True for the characters no log line may carry raw: C0 controls (newline, carriage return,
+/// escape...), DEL and C1 controls (`char::is_control`), the Unicode line and paragraph
+/// separators, and the bidirectional marks and overrides that make text read differently
+/// from how it is stored.
+fn must_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// Appends `text` to a text line with [`must_escape`] characters written as Rust-style
+/// escapes (`\n`, `\r`, `\t`, `\u{1b}`).
+fn push_text_escaped(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if must_escape(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
         }
     }
 }
@@ -188,7 +233,7 @@ fn push_json_string(out: &mut String, text: &str) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
+            c if must_escape(c) => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => out.push(c),
@@ -250,9 +295,9 @@ mod tests {
         assert_eq!(out, r#""a\"b\\c\nd\u0001é""#);
     }
 
-    #[test]
-    fn text_and_json_lines_carry_the_message_and_fields() {
-        // Events need a dispatcher to be recorded: format one through a scoped subscriber.
+    /// The text and JSON lines `emit` logs, formatted through a scoped subscriber (events need
+    /// a dispatcher to be recorded).
+    fn lines_of(emit: impl FnOnce()) -> (String, String) {
         struct Capture(std::sync::Mutex<Vec<String>>);
         impl Subscriber for Capture {
             fn enabled(&self, _: &Metadata<'_>) -> bool {
@@ -272,12 +317,19 @@ mod tests {
             fn exit(&self, _: &Id) {}
         }
         let capture = std::sync::Arc::new(Capture(std::sync::Mutex::new(Vec::new())));
-        tracing::subscriber::with_default(capture.clone(), || {
+        tracing::subscriber::with_default(capture.clone(), emit);
+        let mut lines = capture.0.lock().unwrap();
+        assert_eq!(lines.len(), 2);
+        let json = lines.pop().unwrap();
+        (lines.pop().unwrap(), json)
+    }
+
+    #[test]
+    fn text_and_json_lines_carry_the_message_and_fields() {
+        let (text, json) = lines_of(|| {
             let addr = "127.0.0.1:7070";
             tracing::info!(pid = 42, reason = "done", addr = %addr, ok = true, "game \"x\" started");
         });
-        let lines = capture.0.lock().unwrap();
-        let text = &lines[0];
         assert!(text.starts_with("[edgegap-agent] 20"), "{text}");
         assert!(
             text.ends_with(
@@ -285,7 +337,7 @@ mod tests {
             ),
             "{text}"
         );
-        let json: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(json["level"], "INFO");
         assert_eq!(json["message"], "game \"x\" started");
         assert_eq!(json["pid"], 42);
@@ -297,5 +349,52 @@ mod tests {
             .unwrap()
             .starts_with("edgegap_agent"));
         assert!(json["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+
+    /// Text from outside, in every position an event has (message, `%` Display field, `?`
+    /// Debug field, string field), never starts a line or carries a control character.
+    #[test]
+    fn forged_text_stays_inside_its_one_line() {
+        const FORGED: &str = "won\n[edgegap-agent] 2026-01-01T00:00:00Z ERROR forged\r\u{1b}[31mred\u{1b}[0m\u{9b}2J\u{7f}\u{0}\t\u{2028}\u{202e}end";
+        /// A Debug impl that writes its text raw, as a careless one would.
+        struct Raw(&'static str);
+        impl std::fmt::Debug for Raw {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        let (text, json) = lines_of(|| {
+            let shown = FORGED;
+            let raw = Raw(FORGED);
+            tracing::warn!(reason = FORGED, shown = %shown, raw = ?raw, "match ended: {FORGED}");
+        });
+        for line in [&text, &json] {
+            assert_eq!(line.matches('\n').count(), 1, "{line}");
+            assert!(line.ends_with('\n'), "{line}");
+            let body = &line[..line.len() - 1];
+            assert!(!body.chars().any(must_escape), "{line:?}");
+        }
+        assert!(text.starts_with(TEXT_PREFIX));
+        assert_eq!(
+            text.matches(TEXT_PREFIX).count(),
+            5,
+            "ours, and the forged one escaped 4 times"
+        );
+        assert!(
+            text.contains(r"match ended: won\n[edgegap-agent] 2026-01-01T00:00:00Z ERROR forged\r\u{1b}[31mred\u{1b}[0m\u{9b}2J\u{7f}\u{0}\t\u{2028}\u{202e}end"),
+            "{text}"
+        );
+        assert!(text.contains(r#" reason="won\n[edgegap-agent]"#), "{text}");
+        // JSON keeps the text exactly, as escapes inside the strings.
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["reason"], FORGED);
+        assert_eq!(value["shown"], FORGED);
+        assert_eq!(value["raw"], FORGED);
+        assert_eq!(value["message"], format!("match ended: {FORGED}"));
+        for escape in [
+            r"\u001b", r"\u009b", r"\u007f", r"\u0000", r"\u2028", r"\u202e", r"\n", r"\r",
+        ] {
+            assert!(json.contains(escape), "{escape} in {json}");
+        }
     }
 }

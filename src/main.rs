@@ -50,6 +50,15 @@ fn run() -> ExitCode {
     let logging = cli.logging();
     logging::init(logging.log_format, logging.log_level);
 
+    if let Some(warning) = cli
+        .subcommand
+        .is_none()
+        .then(|| cli.api.exposure_warning())
+        .flatten()
+    {
+        tracing::warn!("{warning}");
+    }
+
     // 4. The platform's ARBITRIUM_* variables, parsed once; malformed ones are warnings only.
     let (platform_env, env_problems) = platform::load_env();
 
@@ -87,7 +96,10 @@ fn run() -> ExitCode {
 
     let exit = runtime.block_on(async {
         // 7. The local API, bound before the game exists: the game never starts without it.
-        let bound = match api::bind(cli.api.api_addr).await {
+        //    The default address gives way to a free port when the game's mapping or another
+        //    process has it.
+        let bound = match api::bind_listen(cli.api.listen_addr(), &platform.internal_ports()).await
+        {
             Ok(bound) => bound,
             Err(error) => {
                 tracing::error!(%error, "the local API could not be started");
@@ -99,22 +111,26 @@ fn run() -> ExitCode {
         let (status_tx, status_rx) = watch::channel(AgentStatus::starting());
         let (request_tx, request_rx) = mpsc::unbounded_channel();
         let metrics = Arc::new(Metrics::default());
-        let state = Arc::new(ApiState::new(
-            request_tx,
-            status_rx,
-            // The deployment as the environment gives it (no secret in it)...
-            platform.deployment_json(),
-            cli.api.api_token.clone(),
-            cli.api.ready_on_ports.then(|| platform.tcp_ports()),
-            Arc::clone(&metrics),
-        ));
+        let state = Arc::new(
+            ApiState::new(
+                request_tx,
+                status_rx,
+                // The deployment as the environment gives it (no secret in it)...
+                platform.deployment_json(),
+                cli.api.api_token.clone(),
+                cli.api.ready_on_ports.then(|| platform.tcp_ports()),
+                Arc::clone(&metrics),
+            )
+            .with_guarded_reads(cli.api.api_guard_reads),
+        );
         // Serves until the process exits, through the game's grace period.
         tokio::spawn(bound.serve(Arc::clone(&state), std::future::pending()));
         let self_stop = wiring::self_stop_call(platform.self_stop.clone(), metrics);
         // ...merged with the platform's context once fetched.
         wiring::serve_fetched_context(Arc::new(platform), Arc::clone(&state));
 
-        // 8. Start the game and run the match lifecycle to its end.
+        // 8. Start the game (without the platform's tokens, unless asked) and run the match
+        //    lifecycle to its end.
         let mut extra_env = vec![("EDGEGAP_AGENT_URL", url)];
         if let Some(token) = &cli.api.api_token {
             extra_env.push(("EDGEGAP_AGENT_API_TOKEN", token.expose().to_owned()));
@@ -122,7 +138,7 @@ fn run() -> ExitCode {
         let launch = Launch {
             command: cli.command.clone(),
             extra_env,
-            removed_env: Vec::new(),
+            remove_env: platform::game_env_removals(cli.game_env.pass_platform_tokens),
             end_on_log: cli.lifecycle.end_on_log.clone(),
             pre_stop: cli.lifecycle.pre_stop.clone().map(|hook| hook.0),
             kill_margin: cli.supervisor.kill_margin,

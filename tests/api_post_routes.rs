@@ -9,7 +9,7 @@ use harness::{harness, harness_with, Harness};
 
 use std::time::Duration;
 
-use edgegap_agent::api::{ApiToken, MAX_BODY_BYTES};
+use edgegap_agent::api::{ApiToken, MAX_BODY_BYTES, MAX_PLAYER_ID_BYTES, MAX_REASON_BYTES};
 use edgegap_agent::lifecycle::GameRequest;
 use hyper::StatusCode;
 use serde_json::json;
@@ -159,6 +159,46 @@ async fn players_refuse_missing_or_invalid_ids() {
 }
 
 #[tokio::test]
+async fn reasons_and_ids_have_a_length_limit_and_any_text_within_it() {
+    let mut h = harness().running();
+    let over = format!(
+        r#"{{"reason": "{}"}}"#,
+        "é".repeat(MAX_REASON_BYTES / 2 + 1)
+    );
+    h.post("/v1/match/end", &over)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "at most 512 are accepted");
+    assert!(h.supervise().is_empty(), "a refused match end was sent on");
+    // Newlines, carriage returns and ANSI escapes are accepted in a reason (the log escapes
+    // them): a match end must not fail for its wording.
+    let forged = r"won\n[edgegap-agent] ERROR forged\r\u001b[31m";
+    let within = format!(
+        r#"{{"reason": "{forged}{}"}}"#,
+        "x".repeat(MAX_REASON_BYTES - 40)
+    );
+    let reply = h.post("/v1/match/end", &within).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.json());
+    assert_eq!(h.supervise().len(), 1);
+    let id = "p".repeat(MAX_PLAYER_ID_BYTES);
+    let reply = h
+        .post("/v1/players/connect", &format!(r#"{{"id": "{id}"}}"#))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let over = format!(r#"{{"id": "{id}p"}}"#);
+    h.post("/v1/players/connect", &over)
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "1 to 256 bytes");
+    for control in [r"\u001b[2J", r"\r", r"\u0085", r"\u007f"] {
+        h.post(
+            "/v1/players/connect",
+            &format!(r#"{{"id": "a{control}b"}}"#),
+        )
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "control");
+    }
+}
+
+#[tokio::test]
 async fn bodies_over_64_kib_are_413_with_or_without_content_length() {
     let mut h = harness().running();
     let big = format!(r#"{{"reason": "{}"}}"#, "x".repeat(MAX_BODY_BYTES));
@@ -174,8 +214,9 @@ async fn bodies_over_64_kib_are_413_with_or_without_content_length() {
     )
     .await
     .assert_error(StatusCode::PAYLOAD_TOO_LARGE, "limited");
-    // Exactly at the limit is fine.
-    let at_limit = format!(r#"{{"reason": "{}"}}"#, "x".repeat(MAX_BODY_BYTES - 14));
+    // Exactly at the limit is fine (the reason within its own limit, blanks around it).
+    let reason = format!(r#"{{"reason": "{}"}}"#, "x".repeat(MAX_REASON_BYTES));
+    let at_limit = format!("{reason}{}", " ".repeat(MAX_BODY_BYTES - reason.len()));
     assert_eq!(at_limit.len(), MAX_BODY_BYTES);
     assert_eq!(
         h.post("/v1/match/end", &at_limit).await.status,

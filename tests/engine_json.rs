@@ -2,8 +2,8 @@
 //! bodies with its engine's JSON writer; here every tricky match-end reason and player id is
 //! encoded exactly as that writer encodes it (its escaping rules reproduced from the engine's
 //! source), POSTed to the real binary around the fake game, and must be accepted and reported
-//! back unchanged (`GET /v1/status`, `GET /v1/players`), up to the documented limits: bodies
-//! of 64 KiB, player ids of 1 to 256 bytes without control characters.
+//! back unchanged (`GET /v1/status`, `GET /v1/players`), up to the documented limits:
+//! match-end reasons of 512 bytes, player ids of 1 to 256 bytes without control characters.
 //!
 //! The writers:
 //! - Unreal Engine 5, `FJsonSerializer` with a condensed `TJsonWriter`
@@ -33,8 +33,8 @@ use std::time::Duration;
 use serde_json::Value;
 use support::{start_with_api, wait_until, Running};
 
-/// The request body limit the README documents (`src/api/json.rs`).
-const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The longest match-end reason the README documents, in bytes of UTF-8 (`src/api/commands.rs`).
+const MAX_REASON_BYTES: usize = 512;
 /// The longest player id the README documents, in bytes of UTF-8.
 const MAX_PLAYER_ID_BYTES: usize = 256;
 
@@ -233,22 +233,21 @@ fn valid_player_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= MAX_PLAYER_ID_BYTES && !id.chars().any(char::is_control)
 }
 
-/// A reason whose match-end body, as `writer` writes it, is exactly the body limit: every
-/// tricky character again and again, then ASCII to fill up.
+/// A reason of exactly the reason limit once `writer` has prepared it (in bytes of UTF-8, as
+/// the agent counts them): every tricky character again and again, then ASCII to fill up.
 fn longest_reason(writer: &Writer) -> String {
-    let overhead = writer.match_end_body("").len();
-    let encoded_len = |c: char| (writer.literal)(&(writer.prepare)(&c.to_string())).len() - 2;
     let tricky: String = REASONS.iter().map(|(_, reason)| *reason).collect();
     let mut reason = String::new();
-    let mut length = overhead;
+    let mut length = 0;
     for c in tricky.chars().cycle() {
-        if length + encoded_len(c) > MAX_BODY_BYTES - 64 {
+        let prepared = (writer.prepare)(&c.to_string()).len();
+        if length + prepared > MAX_REASON_BYTES - 8 {
             break;
         }
-        length += encoded_len(c);
+        length += prepared;
         reason.push(c);
     }
-    reason.push_str(&"a".repeat(MAX_BODY_BYTES - length));
+    reason.push_str(&"a".repeat(MAX_REASON_BYTES - length));
     reason
 }
 
@@ -307,13 +306,23 @@ fn every_reason_is_accepted_and_reported_back(writer: &Writer) {
         assert_match_end_accepted(writer, what, &body, &(writer.prepare)(reason));
     }
     let reason = longest_reason(writer);
+    let prepared = (writer.prepare)(&reason);
+    assert_eq!(prepared.len(), MAX_REASON_BYTES, "{}", writer.name);
     let body = writer.match_end_body(&reason);
-    assert_eq!(body.len(), MAX_BODY_BYTES, "{}", writer.name);
-    assert_match_end_accepted(
-        writer,
-        "a reason filling the 64 KiB body",
-        &body,
-        &(writer.prepare)(&reason),
+    assert_match_end_accepted(writer, "a reason at the 512-byte limit", &body, &prepared);
+    // One byte more is refused, and says the limit.
+    let (_agent, addr) = agent();
+    let reply = post(
+        addr,
+        "/v1/match/end",
+        &writer.match_end_body(&format!("{reason}a")),
+    );
+    assert_eq!(reply.status, 400, "{}: {}", writer.name, reply.body);
+    assert!(
+        reply.body.contains("at most 512"),
+        "{}: {}",
+        writer.name,
+        reply.body
     );
 }
 

@@ -9,8 +9,11 @@
 //! stderr (the game's output included) and every API response (`/healthz`, `/readyz`,
 //! `/v1/status` before and after the self-stop outcome, `/v1/deployment`, `/v1/players`,
 //! `/metrics`, the 401s and the 202 of `POST /v1/match/end`) are scanned for each secret, whole
-//! and as any 10-character piece. The scan is shown to work on output that does hold a secret:
-//! the API token the game legitimately receives, printed by the game itself.
+//! and as any 10-character piece. The game and the pre-stop hook print the platform's token
+//! variables from their environment into that output: by default the agent removes them, so
+//! they print "unset". The scan is shown to work on output that does hold a secret: the API
+//! token the game legitimately receives, and the platform's tokens passed on with
+//! `--pass-platform-tokens`, printed by the game itself.
 
 #[path = "support/fake_platform.rs"]
 mod fake_platform;
@@ -81,6 +84,11 @@ fn platform_env(fake: &FakePlatform) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// A `--pre-stop` hook that prints the platform's token variables it was given.
+fn print_tokens_hook() -> String {
+    format!("{FAKE_GAME} --print-env ARBITRIUM_DELETE_TOKEN --print-env ARBITRIUM_CONTEXT_TOKEN --exit 0")
+}
+
 fn agent_args(format: &'static str) -> Vec<&'static str> {
     vec![
         "--log-level=trace",
@@ -131,21 +139,32 @@ fn wrap_scenario(format: &'static str, reply: u16) -> String {
     let env = platform_env(&fake);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut args = agent_args(format);
+    let hook = print_tokens_hook();
     args.extend([
         "--api-token",
         API_TOKEN,
         "--grace-period=3s",
         "--self-stop-wait=60s",
+        "--pre-stop",
+        &hook,
     ]);
     let game = [
         "--on-term-exit",
         "0",
         "--on-term-delay-ms",
         "1000",
+        "--print-env",
+        "ARBITRIUM_DELETE_TOKEN",
+        "--print-env",
+        "ARBITRIUM_CONTEXT_TOKEN",
         "--api-call",
         "POST:/v1/ready",
     ];
     let (mut agent, api) = start_with_api_env(&env, &args, &game);
+    agent.wait_lines(&[
+        "ENV ARBITRIUM_DELETE_TOKEN unset",
+        "ENV ARBITRIUM_CONTEXT_TOKEN unset",
+    ]);
     agent.wait_line("API POST /v1/ready -> 202");
 
     let mut served = String::new();
@@ -174,6 +193,17 @@ fn wrap_scenario(format: &'static str, reply: u16) -> String {
         agent.signal(Signal::SIGTERM);
     }
     assert_eq!(agent.exit_code(), 0, "{}", agent.stderr());
+    // The pre-stop hook ran, without the tokens either.
+    let log = agent.stderr();
+    for variable in ["ARBITRIUM_DELETE_TOKEN", "ARBITRIUM_CONTEXT_TOKEN"] {
+        assert!(log.contains(&format!("ENV {variable} unset")), "{log}");
+    }
+    assert_eq!(
+        log.matches("removed from the game server's environment")
+            .count(),
+        1,
+        "{log}"
+    );
     let deletes = fake.requests();
     assert!(!deletes.is_empty());
     for request in deletes.iter().filter(|r| r.method == "DELETE") {
@@ -310,4 +340,81 @@ fn the_scan_finds_the_api_token_the_game_prints() {
         ["ARBITRIUM_DELETE_TOKEN"]
     );
     assert!(leaks(&DELETE_TOKEN[..PIECE - 1]).is_empty());
+}
+
+/// The platform's tokens reach the game (and the pre-stop hook) only when asked, by flag or
+/// variable; the scan then finds them where the game printed them.
+#[test]
+fn the_platform_tokens_reach_the_game_only_with_the_opt_in() {
+    let (_runtime, fake) = platform(Reply::Status(200));
+    let env = platform_env(&fake);
+    let game = [
+        "--print-env",
+        "ARBITRIUM_DELETE_TOKEN",
+        "--print-env",
+        "ARBITRIUM_CONTEXT_TOKEN",
+        "--print-env",
+        "ARBITRIUM_DELETE_URL",
+    ];
+    let hook = print_tokens_hook();
+    for how in ["default", "flag", "variable"] {
+        let mut command = agent_command();
+        command.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        match how {
+            "flag" => {
+                command.arg("--pass-platform-tokens");
+            }
+            "variable" => {
+                command.env("EDGEGAP_AGENT_PASS_PLATFORM_TOKENS", "true");
+            }
+            _ => {}
+        }
+        command.args(["--pre-stop", &hook]);
+        command.arg("--").arg(FAKE_GAME).args(game);
+        let mut agent = Running::start(command);
+        agent.wait_ready();
+        // A stop runs the pre-stop hook, which prints what it was given, then stops the game.
+        agent.signal(Signal::SIGTERM);
+        let code = agent.exit_code();
+        let text = format!("{}\n{}", agent.all_stdout(), agent.stderr());
+        assert_eq!(code, 143, "{how}: {text}");
+        assert!(text.contains("pre-stop hook ended"), "{how}: {text}");
+        // The other platform variables are passed on either way.
+        assert!(
+            text.contains("ENV ARBITRIUM_DELETE_URL=http://"),
+            "{how}: {text}"
+        );
+        if how == "default" {
+            assert_eq!(leaks(&text), Vec::<&str>::new(), "{how}: {text}");
+            // Twice each: the game's line, and the hook's in the agent's log.
+            assert_eq!(
+                text.matches("ENV ARBITRIUM_DELETE_TOKEN unset").count(),
+                2,
+                "{text}"
+            );
+            assert_eq!(
+                text.matches("ENV ARBITRIUM_CONTEXT_TOKEN unset").count(),
+                2,
+                "{text}"
+            );
+            assert!(
+                text.contains("ARBITRIUM_DELETE_TOKEN and ARBITRIUM_CONTEXT_TOKEN removed from the game server's environment"),
+                "{text}"
+            );
+        } else {
+            assert_eq!(
+                leaks(&text),
+                ["ARBITRIUM_DELETE_TOKEN", "ARBITRIUM_CONTEXT_TOKEN"],
+                "{how}: {text}"
+            );
+            let delete = format!("ENV ARBITRIUM_DELETE_TOKEN={DELETE_TOKEN}");
+            let context = format!("ENV ARBITRIUM_CONTEXT_TOKEN={CONTEXT_TOKEN}");
+            assert_eq!(text.matches(&delete).count(), 2, "{text}");
+            assert_eq!(text.matches(&context).count(), 2, "{text}");
+            assert!(
+                text.contains("ARBITRIUM_DELETE_TOKEN and ARBITRIUM_CONTEXT_TOKEN passed on to the game server (--pass-platform-tokens)"),
+                "{text}"
+            );
+        }
+    }
 }

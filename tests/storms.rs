@@ -1,7 +1,9 @@
 //! What production throws at a PID 1 and its API, bounded in count and time and on loopback
-//! only: a signal storm while the API is under load, and API abuse (a thousand idle
-//! connections, slowloris heads, oversized and malformed bodies) — the agent stays
-//! responsive, its memory stays bounded, and the game is unaffected.
+//! only: a signal storm while the API is under load, API abuse (a thousand idle connections,
+//! slowloris heads, oversized and malformed bodies), and a sustained flood of a thousand
+//! slow-body and a thousand idle connections, reopened as fast as the agent closes them,
+//! while the game ends its match — the agent stays responsive, its memory stays bounded, and
+//! the game is unaffected and served within a second.
 
 #[allow(dead_code)]
 #[path = "support/http.rs"]
@@ -25,10 +27,15 @@ fn start() -> (Running, SocketAddr) {
 }
 
 fn rss_kib(agent: &Running) -> u64 {
+    proc_status_kib(agent, "VmRSS:")
+}
+
+/// A `/proc/<pid>/status` figure in KiB (`VmRSS:` now, `VmHWM:` the peak).
+fn proc_status_kib(agent: &Running, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", agent.pid())).unwrap();
     status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap()
@@ -214,6 +221,233 @@ fn api_abuse_leaves_the_agent_responsive_and_the_game_unaffected() {
         "RSS grew from {rss_before} KiB to {rss_after} KiB"
     );
     eprintln!("agent RSS: {rss_before} KiB before, {rss_after} KiB with 1000 connections open");
+    drop(idle);
+    agent.signal(Signal::SIGKILL);
+}
+
+/// One attacking connection: an idle one sends nothing; a slow one sends a request head
+/// declaring a 1000-byte body, then one byte of it a second.
+struct Attacker {
+    slow: bool,
+    stream: Option<TcpStream>,
+}
+
+const SLOW_HEAD: &[u8] = b"POST /v1/heartbeat HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n";
+
+impl Attacker {
+    /// Opens (again) the connection if the agent closed it; returns whether it did.
+    fn keep_open(&mut self, addr: SocketAddr) -> bool {
+        if let Some(stream) = &self.stream {
+            let mut buffer = [0u8; 512];
+            match stream.peek(&mut buffer) {
+                // Still open, nothing said: keep it.
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+                // A 408 or EOF or a reset: the agent is done with it.
+                _ => {}
+            }
+        }
+        self.stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+            .ok()
+            .and_then(|mut stream| {
+                if self.slow {
+                    stream.write_all(SLOW_HEAD).ok()?;
+                }
+                stream.set_nonblocking(true).ok()?;
+                Some(stream)
+            });
+        true
+    }
+
+    fn dribble(&mut self) {
+        if let (true, Some(stream)) = (self.slow, &mut self.stream) {
+            let _ = stream.write(b"x");
+        }
+    }
+}
+
+/// The open connections the agent reports in `/metrics`.
+fn open_connections(addr: SocketAddr) -> u64 {
+    let metrics = http::get(addr, "/metrics").body;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("edgegap_agent_api_connections "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no connection gauge in {metrics}"))
+}
+
+fn metric(addr: SocketAddr, name: &str) -> u64 {
+    let metrics = http::get(addr, "/metrics").body;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A thousand connections sending a body a byte a second and a thousand idle ones, each
+/// reopened as soon as the agent closes it (a sustained attack, not a burst), while the game
+/// ends its match through the API: its request is answered within a second, the open
+/// connections never exceed the cap, and the agent's memory stays bounded.
+#[test]
+fn the_game_ends_its_match_within_a_second_through_a_thousand_slow_bodies_and_a_thousand_idle_connections(
+) {
+    let trigger = std::env::temp_dir().join(format!("storm-trigger-{}", std::process::id()));
+    let _ = std::fs::remove_file(&trigger);
+    let (mut agent, addr) = start_with_api(
+        &[],
+        &[
+            "--api-calls-after",
+            trigger.to_str().unwrap(),
+            "--api-call",
+            r#"POST:/v1/match/end:{"reason":"blue team won","delay":"60s"}"#,
+        ],
+    );
+    agent.wait_ready();
+    let rss_before = rss_kib(&agent);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let rounds = Arc::new(AtomicU64::new(0));
+    let reopened = Arc::new(AtomicU64::new(0));
+    let attack = {
+        let (stop, rounds, reopened) = (stop.clone(), rounds.clone(), reopened.clone());
+        std::thread::spawn(move || {
+            let mut attackers: Vec<Attacker> = (0..2000)
+                .map(|i| Attacker {
+                    slow: i % 2 == 0,
+                    stream: None,
+                })
+                .collect();
+            while !stop.load(Ordering::Relaxed) {
+                let round = Instant::now();
+                for attacker in &mut attackers {
+                    if attacker.keep_open(addr) {
+                        reopened.fetch_add(1, Ordering::Relaxed);
+                    }
+                    attacker.dribble();
+                }
+                rounds.fetch_add(1, Ordering::Relaxed);
+                // A byte a second for each slow body.
+                if let Some(rest) = Duration::from_secs(1).checked_sub(round.elapsed()) {
+                    std::thread::sleep(rest);
+                }
+            }
+        })
+    };
+    // Two full rounds: 2000 connections opened, and every one the agent closed reopened.
+    assert!(support::wait_until(DEADLINE, || rounds
+        .load(Ordering::Relaxed)
+        >= 2));
+    let open = open_connections(addr);
+    assert!(
+        open <= edgegap_agent::api::MAX_CONNECTIONS as u64,
+        "{open} connections open"
+    );
+    assert!(
+        metric(
+            addr,
+            "edgegap_agent_api_connections_cut_total{reason=\"evicted\"}"
+        ) > 0,
+        "2000 connections, and none evicted"
+    );
+
+    // The game ends its match now.
+    let asked = Instant::now();
+    std::fs::write(&trigger, b"go").unwrap();
+    let answer = agent.wait_line("API POST /v1/match/end");
+    let took = asked.elapsed();
+    assert!(answer.contains("-> 202"), "{answer}");
+    assert!(
+        took < Duration::from_secs(1),
+        "the game's match end took {took:?} under the flood"
+    );
+    let status = http::get(addr, "/v1/status").json();
+    assert_eq!(status["state"], "ending", "{status}");
+    assert_eq!(status["reason"], "blue team won", "{status}");
+
+    // Keep the flood up past the body and head deadlines (5 s): slow bodies are cut with
+    // 408, idle connections at the head deadline, and memory stays bounded throughout.
+    let until = rounds.load(Ordering::Relaxed) + 7;
+    assert!(support::wait_until(DEADLINE, || rounds
+        .load(Ordering::Relaxed)
+        >= until));
+    let open = open_connections(addr);
+    assert!(
+        open <= edgegap_agent::api::MAX_CONNECTIONS as u64,
+        "{open} open"
+    );
+    let cut_by_deadline = metric(
+        addr,
+        "edgegap_agent_api_requests_total{route=\"heartbeat\",code=\"408\"}",
+    ) + metric(
+        addr,
+        "edgegap_agent_api_connections_cut_total{reason=\"head_timeout\"}",
+    );
+    let rss_during = rss_kib(&agent);
+    let peak = proc_status_kib(&agent, "VmHWM:");
+    stop.store(true, Ordering::Relaxed);
+    attack.join().unwrap();
+    eprintln!(
+        "match end answered in {took:?} under the flood; agent RSS {rss_before} KiB before, \
+         {rss_during} KiB during, peak {peak} KiB; {} connections reopened; {cut_by_deadline} \
+         cut by a deadline; {open} open",
+        reopened.load(Ordering::Relaxed)
+    );
+    assert!(
+        peak < rss_before + 20 * 1024,
+        "peak RSS {peak} KiB, from {rss_before} KiB before the flood"
+    );
+    // The game is unaffected: still running, the match ending as it asked.
+    assert!(agent.child.try_wait().unwrap().is_none());
+    agent.signal(Signal::SIGTERM);
+    let _ = std::fs::remove_file(&trigger);
+}
+
+/// With its file descriptors exhausted (`prlimit --nofile=64`), the agent keeps accepting by
+/// closing its longest-waiting connection: a fresh request is still answered at once.
+#[test]
+fn out_of_file_descriptors_the_agent_still_answers_a_fresh_request() {
+    let agent_env = support::agent_command();
+    let mut command = std::process::Command::new("prlimit");
+    for (key, value) in agent_env.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    command.args([
+        "--nofile=64:64",
+        "--",
+        support::AGENT,
+        "--",
+        support::FAKE_GAME,
+    ]);
+    command.args(["--print-env", "EDGEGAP_AGENT_URL"]);
+    let mut agent = Running::start(command);
+    let line = agent.wait_line("ENV EDGEGAP_AGENT_URL=");
+    let addr = http::addr_of(&line["ENV EDGEGAP_AGENT_URL=".len()..]);
+    agent.wait_ready();
+    // Far more idle connections than the agent has descriptors for.
+    let idle: Vec<TcpStream> = (0..200)
+        .filter_map(|_| TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok())
+        .collect();
+    assert_eq!(idle.len(), 200);
+    for attempt in 0..5 {
+        let asked = Instant::now();
+        let reply = http::get(addr, "/healthz");
+        assert_eq!(reply.status, 200, "attempt {attempt}");
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "attempt {attempt} took {:?}",
+            asked.elapsed()
+        );
+    }
+    assert!(
+        metric(
+            addr,
+            "edgegap_agent_api_connections_cut_total{reason=\"evicted\"}"
+        ) > 0,
+        "no connection was evicted: the limit was not reached"
+    );
     drop(idle);
     agent.signal(Signal::SIGKILL);
 }

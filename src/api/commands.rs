@@ -17,8 +17,12 @@ use super::state::ApiState;
 use crate::lifecycle::GameRequest;
 use crate::units::{at_most, parse_duration_at_most, MAX_MATCH_DURATION};
 
-/// The longest player id accepted, in bytes.
-const MAX_PLAYER_ID_BYTES: usize = 256;
+/// The longest player id accepted, in bytes (400 beyond).
+pub const MAX_PLAYER_ID_BYTES: usize = 256;
+/// The longest match-end reason accepted, in bytes (400 beyond). Any text is accepted within
+/// it: control characters are escaped where the reason is logged (`logging`) and served
+/// (JSON), so a reason cannot forge a log line.
+pub const MAX_REASON_BYTES: usize = 512;
 
 /// A POST route's own step, once the request is authorized and its body read.
 pub type Act = fn(&ApiState, &[u8]) -> Response<ResponseBody>;
@@ -38,7 +42,8 @@ where
     }
 }
 
-fn authorize(state: &ApiState, parts: &Parts) -> Result<(), Response<ResponseBody>> {
+/// `Ok` when no token is set or the request carries it; else the 401 to answer.
+pub fn authorize(state: &ApiState, parts: &Parts) -> Result<(), Response<ResponseBody>> {
     let Some(token) = &state.token else {
         return Ok(());
     };
@@ -114,6 +119,18 @@ pub fn match_end(state: &ApiState, body: &[u8]) -> Response<ResponseBody> {
         }),
         Err(refused) => return refused,
     };
+    if let Some(reason) = &body.reason {
+        if reason.len() > MAX_REASON_BYTES {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid reason",
+                format!(
+                    "`reason` is {} bytes; at most {MAX_REASON_BYTES} are accepted",
+                    reason.len()
+                ),
+            );
+        }
+    }
     let delay = match match_end_delay(body.delay.as_ref()) {
         Ok(delay) => delay,
         Err(detail) => return error(StatusCode::BAD_REQUEST, "invalid delay", detail),

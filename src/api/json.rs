@@ -3,19 +3,36 @@
 //!
 //! Every 4xx/5xx the API sends goes through [`error`], so a client always gets a JSON object
 //! that names what was wrong. Bodies are read through `http_body_util::Limited`, and a
-//! `Content-Length` over the limit is refused before anything is read.
+//! `Content-Length` over the limit is refused before anything is read; a body that does not
+//! arrive in time (the server's [`BodyTimeout`]) gets 408 and the connection is closed.
 
 use std::error::Error as StdError;
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Bytes};
-use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{HeaderMap, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 /// The largest request body accepted, in bytes (64 KiB); larger bodies get 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The error a request body fails with when it has not arrived within the body read timeout.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub std::time::Duration);
+
+impl std::fmt::Display for BodyTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the request body did not arrive within {} of its head",
+            humantime::format_duration(self.0)
+        )
+    }
+}
+
+impl StdError for BodyTimeout {}
 
 /// The body type of every response.
 pub type ResponseBody = Full<Bytes>;
@@ -59,15 +76,37 @@ where
     if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
         return Err(too_large());
     }
-    match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
+    match copy_body(Limited::new(body, MAX_BODY_BYTES)).await {
+        Ok(bytes) => Ok(bytes),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) if e.is::<BodyTimeout>() => {
+            let mut response = error(StatusCode::REQUEST_TIMEOUT, "body timeout", e.to_string());
+            // The rest of the body may still be on its way: the connection cannot be reused.
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            Err(response)
+        }
         Err(e) => Err(error(
             StatusCode::BAD_REQUEST,
             "unreadable body",
             format!("the request body could not be read: {e}"),
         )),
     }
+}
+
+/// Reads a body into one buffer of its own. Each chunk is copied and let go at once: a chunk
+/// kept (as `collect` keeps them) holds on to the whole read buffer it was cut from, so a
+/// body sent a byte at a time would pin kilobytes per byte.
+async fn copy_body<B: Body<Data = Bytes>>(body: B) -> Result<Bytes, B::Error> {
+    let mut body = std::pin::pin!(body);
+    let mut copied = Vec::new();
+    while let Some(frame) = body.as_mut().frame().await {
+        if let Ok(data) = frame?.into_data() {
+            copied.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(copied))
 }
 
 fn too_large() -> Response<ResponseBody> {

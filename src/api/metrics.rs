@@ -16,13 +16,51 @@ use crate::platform::{AttemptClass, SelfStopOutcome};
 use crate::stdio;
 
 /// Status codes that get their own label value; anything else is counted as `other`.
-const STATUS_CODES: [u16; 9] = [200, 202, 400, 401, 404, 405, 413, 500, 503];
+const STATUS_CODES: [u16; 10] = [200, 202, 400, 401, 404, 405, 408, 413, 500, 503];
 const STATUS_SLOTS: usize = STATUS_CODES.len() + 1;
+
+/// Why the API closed a connection its client had not closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionCut {
+    /// No whole request head within the head timeout (idle keep-alive connections included).
+    HeadTimeout,
+    /// Closed to make room for a new connection.
+    Evicted,
+    /// Its client did not take an answer within the answer timeout.
+    Stalled,
+}
+
+impl ConnectionCut {
+    const ALL: [ConnectionCut; 3] = [
+        ConnectionCut::HeadTimeout,
+        ConnectionCut::Evicted,
+        ConnectionCut::Stalled,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            ConnectionCut::HeadTimeout => "head_timeout",
+            ConnectionCut::Evicted => "evicted",
+            ConnectionCut::Stalled => "stalled",
+        }
+    }
+}
 
 /// The agent's counters. Shared (`Arc`) between the API and the self-stop's caller.
 pub struct Metrics {
     requests: [[AtomicU64; STATUS_SLOTS]; Route::ALL.len()],
     self_stop: [AtomicU64; AttemptClass::ALL.len()],
+    connections_open: AtomicU64,
+    connections_cut: [AtomicU64; ConnectionCut::ALL.len()],
+}
+
+/// Counts one open connection until it is dropped.
+pub struct OpenConnection<'a>(&'a Metrics);
+
+impl Drop for OpenConnection<'_> {
+    fn drop(&mut self) {
+        self.0.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Default for Metrics {
@@ -30,6 +68,8 @@ impl Default for Metrics {
         Metrics {
             requests: [const { [const { AtomicU64::new(0) }; STATUS_SLOTS] }; Route::ALL.len()],
             self_stop: [const { AtomicU64::new(0) }; AttemptClass::ALL.len()],
+            connections_open: AtomicU64::new(0),
+            connections_cut: [const { AtomicU64::new(0) }; ConnectionCut::ALL.len()],
         }
     }
 }
@@ -62,6 +102,31 @@ impl Metrics {
         if let Some(counter) = self.self_stop.get(class as usize) {
             counter.fetch_add(attempts, Ordering::Relaxed);
         }
+    }
+
+    /// Counts an open connection for as long as the returned guard lives.
+    pub fn connection_opened(&self) -> OpenConnection<'_> {
+        self.connections_open.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(self)
+    }
+
+    /// How many connections are open now.
+    pub fn open_connections(&self) -> u64 {
+        self.connections_open.load(Ordering::Relaxed)
+    }
+
+    /// Counts a connection the API closed, by why.
+    pub fn record_cut(&self, cut: ConnectionCut) {
+        if let Some(counter) = self.connections_cut.get(cut as usize) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// How many connections the API closed for `cut` (for tests and logs).
+    pub fn cuts(&self, cut: ConnectionCut) -> u64 {
+        self.connections_cut
+            .get(cut as usize)
+            .map_or(0, |counter| counter.load(Ordering::Relaxed))
     }
 
     /// How many requests to `route` were answered with `status` (for tests and logs).
@@ -126,6 +191,26 @@ impl Metrics {
             }
         }
         render_dropped_output(&mut out);
+        gauge(
+            &mut out,
+            "edgegap_agent_api_connections",
+            "Local API connections open now.",
+        );
+        let open = self.connections_open.load(Ordering::Relaxed);
+        let _ = writeln!(out, "edgegap_agent_api_connections {open}");
+        counter(
+            &mut out,
+            "edgegap_agent_api_connections_cut_total",
+            "Local API connections the agent closed: head timeout, evicted to make room, stalled answer.",
+        );
+        for cut in ConnectionCut::ALL {
+            let value = self.connections_cut[cut as usize].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "edgegap_agent_api_connections_cut_total{{reason=\"{}\"}} {value}",
+                cut.label()
+            );
+        }
         gauge(
             &mut out,
             "edgegap_agent_players_connected",

@@ -20,51 +20,82 @@
 //! | GET    | `/metrics`               |                                      | 200 Prometheus text |
 //!
 //! Every error is JSON `{"error": "...", "detail": "..."}`: 404 unknown path, 405 wrong method
-//! (with `Allow`), 400 malformed JSON or invalid field, 413 body over 64 KiB, 401 missing or
-//! wrong bearer token on a POST route when `--api-token` is set (GET routes stay open), 503
-//! when the supervisor is gone. POST routes only send a [`GameRequest`](crate::lifecycle::GameRequest) to the supervisor.
+//! (with `Allow`), 400 malformed JSON or invalid field (a `reason` over [`MAX_REASON_BYTES`],
+//! a player `id` over [`MAX_PLAYER_ID_BYTES`] or with control characters), 408 body not
+//! received in time, 413 body over 64 KiB, 401 missing or wrong bearer token, 503 when the
+//! supervisor is gone. POST routes only send a [`GameRequest`](crate::lifecycle::GameRequest)
+//! to the supervisor.
 //!
-//! Connections: HTTP/1.1 keep-alive; a client that has not sent a whole request head within
-//! the header read timeout (5 s) is disconnected (idle keep-alive connections included); at most
-//! 4096 connections at once (a thousand idle ones must not lock the game out), further ones
-//! wait in the accept queue.
+//! **Who may call what.** With `--api-token` every POST route needs `Authorization: Bearer
+//! <token>`; with `--api-guard-reads` as well, so do the GET routes that show the match
+//! (`/v1/deployment`, `/v1/status`, `/v1/players`, `/metrics`). `/healthz` and `/readyz` stay
+//! open: they are what health checks and load balancers probe, which rarely carry a secret,
+//! and they say only whether the game runs and is ready. A non-loopback address without a
+//! token is refused at start (see `config`).
+//!
+//! **Limits: no client can tie the API up.** HTTP/1.1 keep-alive, with every step of an
+//! exchange bounded ([`server`]):
+//! - a request head must arrive within 5 s of the connection opening or of the previous
+//!   answer (so an idle keep-alive connection lasts 5 s), and be at most 16 KiB (431 beyond);
+//! - a request body must arrive within 5 s of its head (408, and the connection is closed),
+//!   and be at most 64 KiB (413);
+//! - a client must take its answer within 10 s (a connection waiting that long with no
+//!   request in progress is closed);
+//! - at most 512 connections are open at once. At the cap (or when the agent is out of file
+//!   descriptors) a new connection is still accepted at once, and one open connection is
+//!   closed to make room: of the client address holding the most connections, the one that
+//!   has waited longest for its client ([`connections`]).
+//!
+//! "Per client" is therefore per connection on loopback, where every local process is
+//! 127.0.0.1: each connection has the budgets above, and under a flood the newest
+//! connections — a request being made now, such as the game's match end — are the last to
+//! be closed. A client that keeps a connection open between requests should reconnect when
+//! it finds it closed. Memory stays bounded: at worst each open connection holds a head
+//! buffer and a body under the limits (measured in `tests/storms.rs`, figure in the README).
 
 // A handler step's `Err` is the finished error response; boxing it would buy nothing here.
 #[allow(clippy::result_large_err)]
 mod commands;
+pub mod connections;
 #[allow(clippy::result_large_err)]
 mod json;
 mod metrics;
 #[allow(clippy::result_large_err)]
 mod routes;
+pub mod server;
 mod state;
 
-use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
-use tracing::{debug, warn};
+use tracing::warn;
 
-pub use json::MAX_BODY_BYTES;
-pub use metrics::Metrics;
+pub use commands::{MAX_PLAYER_ID_BYTES, MAX_REASON_BYTES};
+pub use json::{BodyTimeout, MAX_BODY_BYTES};
+pub use metrics::{ConnectionCut, Metrics};
 pub use routes::{handle, Route};
+pub use server::Limits;
 pub use state::{ApiState, ApiToken};
 
 /// The address the local API listens on by default; its URL is given to the game as
 /// `EDGEGAP_AGENT_URL`.
 pub const DEFAULT_API_ADDR: &str = "127.0.0.1:7070";
+/// The port of [`DEFAULT_API_ADDR`].
+pub const DEFAULT_API_PORT: u16 = 7070;
 
 /// How long a client has to send a whole request head.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
-/// The most connections served at once.
-pub const MAX_CONNECTIONS: usize = 4096;
+/// How long a client has to send a request body, once its head has arrived.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client has to take its answer.
+pub const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most connections open at once.
+pub const MAX_CONNECTIONS: usize = 512;
+/// The largest request head accepted, in bytes.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 
 /// Why the API could not start.
 #[derive(Debug, thiserror::Error)]
@@ -83,11 +114,22 @@ impl ApiError {
     }
 }
 
+/// Where the API is to listen, as the options said it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenAddr {
+    /// The user chose this address (`--api-addr` or its variable): it is bound or the agent
+    /// stops (exit 64).
+    Given(SocketAddr),
+    /// Nothing was chosen: [`DEFAULT_API_ADDR`] if it is free and not one of the game's
+    /// mapped ports, else a free loopback port.
+    Default,
+}
+
 /// A listening socket, not yet served.
 pub struct BoundApi {
     listener: TcpListener,
     addr: SocketAddr,
-    header_read_timeout: Duration,
+    limits: Limits,
 }
 
 /// Binds the API's listening socket (port 0 picks a free port; see [`BoundApi::local_addr`]).
@@ -98,8 +140,42 @@ pub async fn bind(addr: SocketAddr) -> Result<BoundApi, ApiError> {
     Ok(BoundApi {
         listener,
         addr,
-        header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+        limits: Limits {
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            answer_timeout: DEFAULT_ANSWER_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
+            max_head_bytes: MAX_HEAD_BYTES,
+        },
     })
+}
+
+/// Binds where `addr` says. The default address gives way, with a warning, to a free
+/// loopback port when it is one of `mapped_ports` (the game's internal ports: the game will
+/// bind it) or cannot be bound (another agent, or any other process, holds it): a default the
+/// user never chose must not stop the container. The game learns the address actually bound
+/// from `EDGEGAP_AGENT_URL`.
+pub async fn bind_listen(addr: ListenAddr, mapped_ports: &[u16]) -> Result<BoundApi, ApiError> {
+    let default = match addr {
+        ListenAddr::Given(addr) => return bind(addr).await,
+        ListenAddr::Default => SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_API_PORT)),
+    };
+    let unusable = if mapped_ports.contains(&DEFAULT_API_PORT) {
+        "is an internal port of the deployment's port mapping (ARBITRIUM_PORTS_MAPPING)".to_owned()
+    } else {
+        match bind(default).await {
+            Ok(bound) => return Ok(bound),
+            Err(ApiError::Bind { source, .. }) => format!("cannot be bound ({source})"),
+        }
+    };
+    let bound = bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+    warn!(
+        default = %default,
+        addr = %bound.local_addr(),
+        "the default local API address {default} {unusable}: listening on {} instead (the game gets it as EDGEGAP_AGENT_URL; set --api-addr to choose)",
+        bound.local_addr()
+    );
+    Ok(bound)
 }
 
 impl BoundApi {
@@ -115,64 +191,37 @@ impl BoundApi {
 
     /// Replaces [`DEFAULT_HEADER_READ_TIMEOUT`].
     pub fn with_header_read_timeout(mut self, timeout: Duration) -> BoundApi {
-        self.header_read_timeout = timeout;
+        self.limits.header_read_timeout = timeout;
         self
+    }
+
+    /// Replaces [`DEFAULT_BODY_READ_TIMEOUT`].
+    pub fn with_body_read_timeout(mut self, timeout: Duration) -> BoundApi {
+        self.limits.body_read_timeout = timeout;
+        self
+    }
+
+    /// Replaces [`DEFAULT_ANSWER_TIMEOUT`].
+    pub fn with_answer_timeout(mut self, timeout: Duration) -> BoundApi {
+        self.limits.answer_timeout = timeout;
+        self
+    }
+
+    /// Replaces [`MAX_CONNECTIONS`] (at least 1).
+    pub fn with_max_connections(mut self, max: usize) -> BoundApi {
+        self.limits.max_connections = max.max(1);
+        self
+    }
+
+    /// The limits the server will apply.
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// Serves until `shutdown` completes; then stops accepting and lets open connections
     /// finish their current request. In the agent, `shutdown` never completes: the API serves
     /// until the process exits.
     pub async fn serve(self, state: Arc<ApiState>, shutdown: impl Future<Output = ()>) {
-        let mut builder = http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.header_read_timeout)
-            .keep_alive(true);
-        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-        let (closing_tx, closing) = watch::channel(());
-        tokio::pin!(shutdown);
-        loop {
-            // A connection slot first, then a connection: past MAX_CONNECTIONS, new clients
-            // wait in the kernel's accept queue. Shutdown is seen in either wait.
-            let next = async {
-                let slot = slots.clone().acquire_owned().await;
-                (slot, self.listener.accept().await)
-            };
-            let (slot, stream) = tokio::select! {
-                () = &mut shutdown => break,
-                (Ok(slot), accepted) = next => match accepted {
-                    Ok((stream, _peer)) => (slot, stream),
-                    Err(error) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        warn!(%error, "local API cannot accept a connection");
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
-                },
-            };
-            let _ = stream.set_nodelay(true);
-            let state = state.clone();
-            let service = service_fn(move |request| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(request, &state).await) }
-            });
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            let mut closing = closing.clone();
-            tokio::spawn(async move {
-                tokio::pin!(connection);
-                let result = tokio::select! {
-                    result = connection.as_mut() => result,
-                    _ = closing.changed() => {
-                        connection.as_mut().graceful_shutdown();
-                        connection.await
-                    }
-                };
-                if let Err(error) = result {
-                    debug!(%error, "local API connection ended with an error");
-                }
-                drop(slot);
-            });
-        }
-        drop(closing_tx);
+        server::serve(self.listener, self.limits, state, shutdown).await;
     }
 }

@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use hyper::body::{Body, Bytes};
 use hyper::header::{HeaderValue, ALLOW};
+use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
-use super::commands::{self, post};
+use super::commands::{self, authorize, post};
 use super::json::{self, error, json_response, ResponseBody};
 use super::state::ApiState;
 use crate::lifecycle::Lifecycle;
@@ -91,7 +92,8 @@ impl Route {
 /// How long `/readyz` waits for one port to accept a connection.
 const PORT_PROBE_TIMEOUT: Duration = Duration::from_millis(250);
 
-/// Answers one request and counts it in the metrics.
+/// Answers one request and counts it in the metrics. With `--api-guard-reads`, the GET routes
+/// that show the match need the token before anything else.
 pub async fn handle<B>(request: Request<B>, state: &ApiState) -> Response<ResponseBody>
 where
     B: Body<Data = Bytes>,
@@ -99,7 +101,35 @@ where
 {
     let (route, allow) = Route::from_path(request.uri().path());
     let (parts, body) = request.into_parts();
-    let response = match (&parts.method, route) {
+    let guarded = state.guard_reads
+        && parts.method == Method::GET
+        && matches!(
+            route,
+            Route::Deployment | Route::Status | Route::Players | Route::Metrics
+        );
+    let response = match guarded.then(|| authorize(state, &parts)) {
+        Some(Err(refused)) => refused,
+        _ => answer(route, allow, &parts, body, state).await,
+    };
+    state
+        .metrics
+        .record_request(route, response.status().as_u16());
+    response
+}
+
+/// The answer of `route` to an authorized request.
+async fn answer<B>(
+    route: Route,
+    allow: &'static str,
+    parts: &Parts,
+    body: B,
+    state: &ApiState,
+) -> Response<ResponseBody>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    match (&parts.method, route) {
         (_, Route::Unknown) => error(
             StatusCode::NOT_FOUND,
             "not found",
@@ -114,14 +144,12 @@ where
         (&Method::GET, Route::Status) => status(state),
         (&Method::GET, Route::Players) => players(state),
         (&Method::GET, Route::Metrics) => metrics(state),
-        (&Method::POST, Route::Ready) => post(state, &parts, body, commands::ready).await,
-        (&Method::POST, Route::Heartbeat) => post(state, &parts, body, commands::heartbeat).await,
-        (&Method::POST, Route::MatchEnd) => post(state, &parts, body, commands::match_end).await,
-        (&Method::POST, Route::PlayersConnect) => {
-            post(state, &parts, body, commands::connect).await
-        }
+        (&Method::POST, Route::Ready) => post(state, parts, body, commands::ready).await,
+        (&Method::POST, Route::Heartbeat) => post(state, parts, body, commands::heartbeat).await,
+        (&Method::POST, Route::MatchEnd) => post(state, parts, body, commands::match_end).await,
+        (&Method::POST, Route::PlayersConnect) => post(state, parts, body, commands::connect).await,
         (&Method::POST, Route::PlayersDisconnect) => {
-            post(state, &parts, body, commands::disconnect).await
+            post(state, parts, body, commands::disconnect).await
         }
         (method, _) => {
             let mut response = error(
@@ -134,11 +162,7 @@ where
                 .insert(ALLOW, HeaderValue::from_static(allow));
             response
         }
-    };
-    state
-        .metrics
-        .record_request(route, response.status().as_u16());
-    response
+    }
 }
 
 fn healthz(state: &ApiState) -> Response<ResponseBody> {

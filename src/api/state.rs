@@ -61,6 +61,8 @@ pub struct ApiState {
     /// environment's view at first, replaced once the platform's context has been fetched.
     deployment: RwLock<Arc<Value>>,
     pub token: Option<ApiToken>,
+    /// `--api-guard-reads`: the GET routes that show the match need the token too.
+    pub guard_reads: bool,
     /// `--ready-on-ports`: the internal TCP ports probed by `GET /readyz`; `None` when off.
     pub ready_ports: Option<Vec<u16>>,
     pub metrics: Arc<Metrics>,
@@ -84,10 +86,18 @@ impl ApiState {
             status,
             deployment: RwLock::new(Arc::new(deployment)),
             token,
+            guard_reads: false,
             ready_ports,
             metrics,
             players: Roster::default(),
         }
+    }
+
+    /// With `guard` (and a token), the GET routes that show the match (`/v1/deployment`,
+    /// `/v1/status`, `/v1/players`, `/metrics`) need the bearer token as the POST routes do.
+    pub fn with_guarded_reads(mut self, guard: bool) -> ApiState {
+        self.guard_reads = guard;
+        self
     }
 
     /// The deployment context as `GET /v1/deployment` serves it now.

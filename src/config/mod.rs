@@ -11,11 +11,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser};
 use nix::sys::signal::Signal;
 use tracing::level_filters::LevelFilter;
 
-use crate::api::ApiToken;
+use crate::api::{ApiToken, ListenAddr};
 use crate::exit_code::ExitCodeMap;
 use crate::lifecycle::MachineOptions;
 use crate::logging::LogFormat;
@@ -51,6 +52,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub api: ApiOptions,
+
+    #[command(flatten)]
+    pub game_env: GameEnvOptions,
 
     #[command(flatten)]
     pub platform: PlatformOptions,
@@ -124,14 +128,30 @@ impl SupervisorOptions {
 #[derive(Clone, Args)]
 pub struct ApiOptions {
     /// Address the local API listens on. Its URL is given to the game as EDGEGAP_AGENT_URL.
-    /// Keep it on loopback unless something outside the container must reach it.
+    /// Keep it on loopback unless something outside the container must reach it (then
+    /// --api-token is required). When not set, a taken 7070 (or one the game's port mapping
+    /// uses) makes the agent pick a free loopback port instead.
     #[arg(long, env = "EDGEGAP_AGENT_API_ADDR", default_value = crate::api::DEFAULT_API_ADDR, value_name = "IP:PORT")]
     pub api_addr: SocketAddr,
 
+    /// Whether --api-addr (or its variable) was given, rather than defaulted.
+    #[arg(skip)]
+    pub api_addr_given: bool,
+
     /// Bearer token the API's POST routes require (`Authorization: Bearer <token>`). The game
-    /// receives it as EDGEGAP_AGENT_API_TOKEN. GET routes stay open.
+    /// receives it as EDGEGAP_AGENT_API_TOKEN. Required for a non-loopback --api-addr.
     #[arg(long, env = "EDGEGAP_AGENT_API_TOKEN", value_parser = parse_token, value_name = "TOKEN", hide_env_values = true)]
     pub api_token: Option<ApiToken>,
+
+    /// With --api-token, the GET routes that show the match (/v1/deployment, /v1/status,
+    /// /v1/players, /metrics) need the token too; /healthz and /readyz stay open for probes.
+    #[arg(long, env = "EDGEGAP_AGENT_API_GUARD_READS")]
+    pub api_guard_reads: bool,
+
+    /// Serve a non-loopback --api-addr with no token: anyone who can reach it can end the
+    /// match. Insecure; for networks you fully control.
+    #[arg(long, env = "EDGEGAP_AGENT_API_INSECURE_NO_TOKEN")]
+    pub api_insecure_no_token: bool,
 
     /// `GET /readyz` also reports ready once every TCP port of the port mapping (protocol TCP,
     /// TCP/UDP, HTTP(S) or WS(S); UDP ports are not probed) accepts a connection on
@@ -144,10 +164,59 @@ impl std::fmt::Debug for ApiOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiOptions")
             .field("api_addr", &self.api_addr)
+            .field("api_addr_given", &self.api_addr_given)
             .field("api_token", &self.api_token.as_ref().map(|_| "<redacted>"))
+            .field("api_guard_reads", &self.api_guard_reads)
+            .field("api_insecure_no_token", &self.api_insecure_no_token)
             .field("ready_on_ports", &self.ready_on_ports)
             .finish()
     }
+}
+
+impl ApiOptions {
+    /// Where the API is to listen: the address given, or the default (which may give way).
+    pub fn listen_addr(&self) -> ListenAddr {
+        if self.api_addr_given {
+            ListenAddr::Given(self.api_addr)
+        } else {
+            ListenAddr::Default
+        }
+    }
+
+    /// What to warn about at start when the API is reachable beyond loopback.
+    pub fn exposure_warning(&self) -> Option<String> {
+        if self.api_addr.ip().to_canonical().is_loopback() {
+            return None;
+        }
+        if self.api_token.is_none() {
+            return Some(format!("the local API on {} has no token (--api-insecure-no-token): anyone who can reach it can end the match", self.api_addr));
+        }
+        (!self.api_guard_reads).then(|| format!("the local API on {} shows the deployment, status, players and metrics to anyone who can reach it; --api-guard-reads puts them behind the token too", self.api_addr))
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let loopback = self.api_addr.ip().to_canonical().is_loopback();
+        if !loopback && self.api_token.is_none() && !self.api_insecure_no_token {
+            return Err(format!(
+                "error: --api-addr {} (EDGEGAP_AGENT_API_ADDR) is not a loopback address, so anyone who can reach it could end the match: set --api-token (EDGEGAP_AGENT_API_TOKEN), or pass --api-insecure-no-token (EDGEGAP_AGENT_API_INSECURE_NO_TOKEN) to serve it without one\n",
+                self.api_addr
+            ));
+        }
+        if self.api_guard_reads && self.api_token.is_none() {
+            return Err("error: --api-guard-reads (EDGEGAP_AGENT_API_GUARD_READS) needs --api-token (EDGEGAP_AGENT_API_TOKEN): there is no token to guard the GET routes with\n".into());
+        }
+        Ok(())
+    }
+}
+
+/// What the game's environment holds besides the agent's own.
+#[derive(Debug, Clone, Args)]
+pub struct GameEnvOptions {
+    /// Pass ARBITRIUM_DELETE_TOKEN and ARBITRIUM_CONTEXT_TOKEN on to the game (and the
+    /// --pre-stop hook). By default they are removed: the agent makes the platform calls, and
+    /// a game that prints its environment would leak the token that stops the deployment.
+    #[arg(long, env = "EDGEGAP_AGENT_PASS_PLATFORM_TOKENS")]
+    pub pass_platform_tokens: bool,
 }
 
 /// `--grace-period`: at most the platform's largest `termination_grace_period_seconds`.
@@ -226,8 +295,13 @@ impl Cli {
         };
         if let Some((m, platform)) = platform_matches {
             platform.http.ca_file_from_env =
-                m.value_source("ca_file") == Some(clap::parser::ValueSource::EnvVariable);
+                m.value_source("ca_file") == Some(ValueSource::EnvVariable);
         }
+        // The default API address gives way when taken; one the user gave does not.
+        cli.api.api_addr_given = !matches!(
+            matches.value_source("api_addr"),
+            None | Some(ValueSource::DefaultValue)
+        );
         cli.validate().map_err(ParseOutcome::Invalid)?;
         Ok(cli)
     }
@@ -282,6 +356,7 @@ impl Cli {
                 humantime::format_duration(s.kill_margin)
             ));
         }
+        self.api.validate()?;
         self.lifecycle.validate()
     }
 }

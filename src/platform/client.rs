@@ -39,6 +39,8 @@ use super::secret::Secret;
 
 /// Bodies larger than this are refused (a context document is a few KB).
 const MAX_BODY: usize = 1 << 20;
+/// How much of an error answer's body is logged.
+const BODY_EXCERPT: usize = 200;
 
 /// How platform calls reach the platform.
 #[derive(Debug, Clone, Default, Args)]
@@ -201,15 +203,26 @@ pub async fn call_with_retry(
         let sent = tokio::time::timeout(budget, send(client, &call, attempt_ends)).await;
         let (failure, retry_after) = match sent {
             Ok(Ok((status, _, body))) if !is_retryable(status) => {
-                info!(what, attempt, status = status.as_u16(), "platform answered");
+                if status.is_success() {
+                    info!(what, attempt, status = status.as_u16(), "platform answered");
+                } else {
+                    let body = excerpt(&body, call.token);
+                    info!(what, attempt, status = status.as_u16(), %body, "platform answered");
+                }
                 return CallResult::Answered {
                     status,
                     body,
                     attempts: attempt,
                 };
             }
-            Ok(Ok((status, headers, _))) => {
-                (format!("status {}", status.as_u16()), retry_after(&headers))
+            Ok(Ok((status, headers, body))) => {
+                let body = excerpt(&body, call.token);
+                let failure = if body.is_empty() {
+                    format!("status {}", status.as_u16())
+                } else {
+                    format!("status {}: {body:?}", status.as_u16())
+                };
+                (failure, retry_after(&headers))
             }
             Ok(Err(error)) => (error, None),
             Err(_) => (format!("timeout after {}", show(budget)), None),
@@ -243,6 +256,22 @@ pub async fn call_with_retry(
             }
         }
     }
+}
+
+/// The start of an error answer's body, for the log: at most [`BODY_EXCERPT`] bytes as lossy
+/// UTF-8, the call's token redacted should the platform echo it. The log formatter escapes
+/// whatever else it carries (newlines, ANSI escapes), so it stays on its line.
+fn excerpt(body: &[u8], token: &Secret) -> String {
+    let cut = &body[..body.len().min(BODY_EXCERPT)];
+    let mut text = String::from_utf8_lossy(cut).trim().to_owned();
+    let secret = token.expose();
+    if !secret.is_empty() {
+        text = text.replace(secret, super::secret::REDACTED);
+    }
+    if body.len() > BODY_EXCERPT {
+        text.push('…');
+    }
+    text
 }
 
 /// One attempt, to be over by `attempt_ends`: resolve, connect, send, read the status and
@@ -426,5 +455,16 @@ mod tests {
         assert_eq!(show(Duration::from_nanos(1_999_999_830)), "2s");
         assert_eq!(show(Duration::from_micros(400_400)), "400ms");
         assert_eq!(show(Duration::from_millis(1_250)), "1s 250ms");
+    }
+
+    #[test]
+    fn an_error_body_is_logged_short_lossy_and_without_the_token() {
+        let token = Secret::new("tok-123");
+        let body = b"  denied: tok-123 \xff\xfe\n";
+        assert_eq!(excerpt(body, &token), "denied: <redacted> \u{fffd}\u{fffd}");
+        let long = vec![b'a'; BODY_EXCERPT + 10];
+        let shown = excerpt(&long, &token);
+        assert_eq!(shown.chars().count(), BODY_EXCERPT + 1);
+        assert!(shown.ends_with('…'));
     }
 }

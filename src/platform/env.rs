@@ -35,6 +35,10 @@ pub use edgegap_contract::vars::{
 };
 pub use edgegap_contract::Location;
 
+/// The platform's tokens: never shown, not even in a problem report, and by default kept
+/// from the processes the agent starts.
+pub const TOKEN_VARIABLES: [&str; 2] = SECRETS;
+
 /// Longest value a problem report quotes; longer ones are cut (values may be 4 KB of JSON).
 const MAX_QUOTED: usize = 160;
 
@@ -96,7 +100,7 @@ impl fmt::Display for EnvProblem {
 }
 
 fn quote(variable: &str, value: &str) -> String {
-    if SECRETS.contains(&variable) {
+    if TOKEN_VARIABLES.contains(&variable) {
         return REDACTED.to_owned();
     }
     if value.chars().count() <= MAX_QUOTED {

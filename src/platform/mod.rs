@@ -53,6 +53,35 @@ pub fn report_env(env: &PlatformEnv, problems: &[EnvProblem]) {
     }
 }
 
+/// The variables to remove from the environment of the game and the pre-stop hook: the
+/// platform's tokens ([`env::TOKEN_VARIABLES`]), unless `pass` (`--pass-platform-tokens`). The
+/// agent makes the platform calls itself, and a game (or an engine plugin, or a start script)
+/// that prints its environment into the deployment's logs would leak the token that stops
+/// the deployment. Says once, at start, what happens to the tokens present.
+pub fn game_env_removals(pass: bool) -> Vec<&'static str> {
+    let present: Vec<&str> = env::TOKEN_VARIABLES
+        .into_iter()
+        .filter(|name| std::env::var_os(name).is_some())
+        .collect();
+    match (pass, present.is_empty()) {
+        (true, true) => {}
+        (true, false) => info!(
+            "{} passed on to the game server (--pass-platform-tokens)",
+            present.join(" and ")
+        ),
+        (false, true) => {}
+        (false, false) => info!(
+            "{} removed from the game server's environment: the agent makes the platform calls (--pass-platform-tokens passes them on)",
+            present.join(" and ")
+        ),
+    }
+    if pass {
+        Vec::new()
+    } else {
+        env::TOKEN_VARIABLES.to_vec()
+    }
+}
+
 /// The platform side of a running agent, built once at start.
 #[derive(Debug)]
 pub struct Platform {
@@ -93,6 +122,14 @@ impl Platform {
     /// The internal ports the game serves over TCP (TCP, TCP/UDP, HTTP(S), WS(S)), for the
     /// API's `--ready-on-ports` check. The environment does not say which ports the platform
     /// checks (`to_check`), so every TCP port counts.
+    /// Every internal port of the mapping, whatever its protocol: ports the game will bind.
+    pub fn internal_ports(&self) -> Vec<u16> {
+        let mut ports: Vec<u16> = self.env.ports.values().map(|p| p.internal).collect();
+        ports.sort_unstable();
+        ports.dedup();
+        ports
+    }
+
     pub fn tcp_ports(&self) -> Vec<u16> {
         let mut ports: Vec<u16> = self
             .env

@@ -67,8 +67,9 @@ pub struct Launch {
     pub command: Vec<OsString>,
     /// Variables added to the inherited environment (`EDGEGAP_AGENT_URL`, ...).
     pub extra_env: Vec<(&'static str, String)>,
-    /// Variables of the agent's environment the game (and the hook) do not get.
-    pub removed_env: Vec<&'static str>,
+    /// Variables removed from the inherited environment (the platform's tokens, by default),
+    /// for the game and the pre-stop hook alike.
+    pub remove_env: Vec<&'static str>,
     /// `--end-on-log`: the game's output is piped through the agent and scanned.
     pub end_on_log: Option<regex_lite::Regex>,
     /// `--pre-stop`.

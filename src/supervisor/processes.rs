@@ -24,7 +24,7 @@ impl Driver {
         let spawned = os::spawn_in_own_group(&SpawnSpec {
             argv: &self.launch.command,
             set_env: &self.launch.extra_env,
-            remove_env: &self.launch.removed_env,
+            remove_env: &self.launch.remove_env,
             cwd: self.start_directory.as_deref(),
             output,
         })?;
@@ -85,7 +85,7 @@ impl Driver {
         match os::spawn_in_own_group(&SpawnSpec {
             argv: &command,
             set_env: &self.launch.extra_env,
-            remove_env: &self.launch.removed_env,
+            remove_env: &self.launch.remove_env,
             cwd: self.start_directory.as_deref(),
             output: Output::Piped,
         }) {

@@ -31,6 +31,8 @@
 //!   --api-call M:PATH[:BODY]  after READY, call the agent's API at $EDGEGAP_AGENT_URL (with
 //!                          $EDGEGAP_AGENT_API_TOKEN as bearer token when set) and print
 //!                          `API M PATH -> STATUS BODY`; repeatable, in order
+//!   --api-calls-after FILE make the --api-call calls only once FILE exists (so a test can
+//!                          choose the moment)
 //!   --listen-tcp-env VAR   after --listen-delay-ms (default 0), accept TCP connections on
 //!                          127.0.0.1:$VAR (e.g. ARBITRIUM_PORT_GAME_INTERNAL) and print
 //!                          `LISTENING <port>`
@@ -86,6 +88,7 @@ struct Script {
     flood_stdout: u64,
     flood_stderr: u64,
     api_calls: Vec<String>,
+    api_calls_after: Option<String>,
     listen_tcp_env: Option<String>,
     listen_delay_ms: u64,
 }
@@ -123,6 +126,7 @@ fn parse() -> Script {
             "--flood-stdout" => script.flood_stdout = value().parse().unwrap(),
             "--flood-stderr" => script.flood_stderr = value().parse().unwrap(),
             "--api-call" => script.api_calls.push(value()),
+            "--api-calls-after" => script.api_calls_after = Some(value()),
             "--listen-tcp-env" => script.listen_tcp_env = Some(value()),
             "--listen-delay-ms" => script.listen_delay_ms = value().parse().unwrap(),
             other => panic!("fake-game: unknown flag {other}"),
@@ -326,6 +330,11 @@ fn main() {
     if flood(std::io::stderr().lock(), script.flood_stderr) {
         println!("FLOODED");
         std::io::stdout().flush().unwrap();
+    }
+    if let Some(path) = &script.api_calls_after {
+        while !std::path::Path::new(path).exists() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
     for call in &script.api_calls {
         call_api(call);

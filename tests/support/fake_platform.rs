@@ -49,6 +49,8 @@ pub enum Reply {
     RetryAfter(u16, String),
     /// A status with a JSON body.
     Json(u16, String),
+    /// A status with a body of any bytes (not necessarily UTF-8).
+    Bytes(u16, Vec<u8>),
     /// Never answer (the connection stays open).
     Hang,
     /// This status, with an empty JSON body, once this long has passed.
@@ -322,6 +324,7 @@ async fn answer(
             .status(status)
             .header("retry-after", after)
             .body(Full::new(Bytes::new())),
+        Reply::Bytes(status, body) => response.status(status).body(Full::new(Bytes::from(body))),
         Reply::Json(status, body) => response
             .status(status)
             .header("content-type", "application/json")

@@ -69,8 +69,12 @@ func player_connected(id: String) -> void:
 func player_disconnected(id: String) -> void:
 	_post("/v1/players/disconnect", {"id": _json_safe(id)})
 
+# The agent refuses a reason over 512 bytes (400, and the match would not end): keep it to 120
+# characters (Godot 4 strings are UTF-32: at most 480 bytes of UTF-8).
+const MAX_REASON_CHARS := 120
+
 func end_match(reason: String, delay := "5s") -> void:
-	_post("/v1/match/end", {"reason": _json_safe(reason), "delay": delay})
+	_post("/v1/match/end", {"reason": _json_safe(reason.left(MAX_REASON_CHARS)), "delay": delay})
 
 func _json_safe(text: String) -> String:
 	return _not_json_safe.sub(text, " ", true)

@@ -83,9 +83,20 @@ public class EdgegapAgent : MonoBehaviour
     public void PlayerDisconnected(string id) =>
         StartCoroutine(Post("/v1/players/disconnect", JsonUtility.ToJson(new PlayerBody { id = id })));
 
-    public void EndMatch(string reason, string delay = "5s") =>
+    // The agent refuses a reason over 512 bytes (400, and the match would not end): keep it to
+    // 120 UTF-16 units (at most 480 bytes of UTF-8), not cutting a surrogate pair in two.
+    const int MaxReasonChars = 120;
+
+    public void EndMatch(string reason, string delay = "5s")
+    {
+        if (reason != null && reason.Length > MaxReasonChars)
+        {
+            int cut = char.IsHighSurrogate(reason[MaxReasonChars - 1]) ? MaxReasonChars - 1 : MaxReasonChars;
+            reason = reason.Substring(0, cut);
+        }
         StartCoroutine(Post("/v1/match/end",
             JsonUtility.ToJson(new MatchEndBody { reason = reason, delay = delay })));
+    }
 
     IEnumerator Post(string path, string json)
     {

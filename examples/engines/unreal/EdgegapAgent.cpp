@@ -6,6 +6,7 @@
 #include "Policies/CondensedJsonPrintPolicy.h"
 #include "Serialization/JsonSerializer.h"
 #include "Serialization/JsonWriter.h"
+#include "Containers/StringConv.h"
 
 FTSTicker::FDelegateHandle FEdgegapAgent::HeartbeatHandle;
 
@@ -77,8 +78,16 @@ void FEdgegapAgent::PlayerDisconnected(const FString& PlayerId)
 
 void FEdgegapAgent::EndMatch(const FString& Reason, const FString& Delay)
 {
+	// The agent refuses a reason over 512 bytes (400, and the match would not end): keep it to
+	// 120 characters (at most 480 bytes of UTF-8), not cutting a UTF-16 surrogate pair in two.
+	const int32 MaxReasonChars = 120;
+	FString Short = Reason.Left(MaxReasonChars);
+	if (Short.Len() == MaxReasonChars && StringConv::IsHighSurrogate(static_cast<uint32>(Short[MaxReasonChars - 1])))
+	{
+		Short.LeftChopInline(1);
+	}
 	TSharedRef<FJsonObject> Body = MakeShared<FJsonObject>();
-	Body->SetStringField(TEXT("reason"), Reason);
+	Body->SetStringField(TEXT("reason"), Short);
 	Body->SetStringField(TEXT("delay"), Delay);
 	Post(TEXT("/v1/match/end"), Body);
 }
