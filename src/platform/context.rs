@@ -8,7 +8,8 @@
 
 use hyper::{Method, Uri};
 
-use super::client::{call_with_retry, Call, CallResult, HttpClient};
+use super::call::{call_with_retry, Call, CallResult};
+use super::client::HttpClient;
 use super::retry::{JitterSource, RetryPolicy};
 use super::secret::Secret;
 

@@ -1,12 +1,13 @@
 //! Everything between the agent and the Edgegap platform: the injected `ARBITRIUM_*`
 //! environment ([`env`], [`ports`]), secrets ([`secret`]), the merged deployment view served
 //! by the API ([`deployment`], [`context`]), and the platform calls with their retry policy
-//! ([`retry`], [`client`], [`dns`], [`self_stop`]).
+//! ([`retry`], [`client`], [`call`], [`dns`], [`self_stop`]).
 //!
 //! This file holds [`Platform`], the platform side of a running agent as `main` builds it
 //! once: the environment as parsed, the HTTP client, and the single-flight self-stop. It
 //! knows nothing of the lifecycle or the API; the wiring above adapts its outcomes.
 
+pub mod call;
 pub mod client;
 pub mod context;
 pub mod deployment;

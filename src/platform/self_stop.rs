@@ -16,7 +16,8 @@ use hyper::{Method, StatusCode, Uri};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::client::{call_with_retry, Call, CallResult, HttpClient};
+use super::call::{call_with_retry, Call, CallResult};
+use super::client::HttpClient;
 use super::env::{EnvProblem, PlatformEnv, DELETE_TOKEN, DELETE_URL};
 use super::retry::{JitterSource, RetryPolicy, SplitMix64};
 use super::secret::Secret;
