@@ -6,6 +6,7 @@ use std::sync::Arc;
 use edgegap_agent::api::{self, ApiState, Metrics};
 use edgegap_agent::config::{Cli, ParseOutcome, Subcommand};
 use edgegap_agent::lifecycle::AgentStatus;
+use edgegap_agent::supervisor::sidecar::Sidecar;
 use edgegap_agent::supervisor::{self, ApiLink, Launch};
 use edgegap_agent::{exit_code, logging, os, platform, stdio, wiring};
 use tokio::sync::{mpsc, watch};
@@ -59,6 +60,23 @@ fn run() -> ExitCode {
         tracing::warn!("{warning}");
     }
 
+    // 3b. Sidecar mode (no command): the process it watches, and the signal at its parent's
+    //     death, before anything else can happen to either.
+    let sidecar = match cli.is_sidecar().then(|| Sidecar::prepare(cli.watch_target())) {
+        None => None,
+        Some(Ok(sidecar)) => {
+            tracing::info!(
+                "running in sidecar mode, beside a game started by something else: {}",
+                sidecar.describe(cli.watch_target())
+            );
+            Some(sidecar)
+        }
+        Some(Err(error)) => {
+            tracing::error!("sidecar mode: {error}");
+            return code(exit_code::USAGE);
+        }
+    };
+
     // 4. The platform's ARBITRIUM_* variables, parsed once; malformed ones are warnings only.
     let (platform_env, env_problems) = platform::load_env();
 
@@ -98,7 +116,7 @@ fn run() -> ExitCode {
         // 7. The local API, bound before the game exists: the game never starts without it.
         //    The default address gives way to a free port when the game's mapping or another
         //    process has it.
-        let bound = match api::bind_listen(cli.api.listen_addr(), &platform.internal_ports()).await
+        let bound = match api::bind_listen(cli.api_listen_addr(), &platform.internal_ports()).await
         {
             Ok(bound) => bound,
             Err(error) => {
@@ -129,8 +147,23 @@ fn run() -> ExitCode {
         // ...merged with the platform's context once fetched.
         wiring::serve_fetched_context(Arc::new(platform), Arc::clone(&state));
 
-        // 8. Start the game (without the platform's tokens, unless asked) and run the match
-        //    lifecycle to its end.
+        let link = ApiLink {
+            requests: request_rx,
+            status: status_tx,
+            roster: state.roster(),
+        };
+        // 8. Sidecar mode: run the match lifecycle beside the game to its end.
+        if let Some(sidecar) = sidecar {
+            return match supervisor::sidecar::run(sidecar, cli.machine_options(), self_stop, link).await {
+                Ok(exit) => exit,
+                Err(error) => {
+                    tracing::error!(%error, "sidecar mode could not run");
+                    error.exit_code()
+                }
+            };
+        }
+        // 8. Wrap mode: start the game (without the platform's tokens, unless asked) and run
+        //    the match lifecycle to its end.
         let mut extra_env = vec![("EDGEGAP_AGENT_URL", url)];
         if let Some(token) = &cli.api.api_token {
             extra_env.push(("EDGEGAP_AGENT_API_TOKEN", token.expose().to_owned()));
@@ -142,11 +175,6 @@ fn run() -> ExitCode {
             end_on_log: cli.lifecycle.end_on_log.clone(),
             pre_stop: cli.lifecycle.pre_stop.clone().map(|hook| hook.0),
             kill_margin: cli.supervisor.kill_margin,
-        };
-        let link = ApiLink {
-            requests: request_rx,
-            status: status_tx,
-            roster: state.roster(),
         };
         match supervisor::run(launch, cli.machine_options(), self_stop, link).await {
             Ok(exit) => exit,

@@ -124,6 +124,7 @@ fn options(input: &mut Input) -> MachineOptions {
         self_stop_wait: input.any_duration(),
         pre_stop_hook: input.byte().unwrap_or(0) & 1 == 1,
         is_pid1: input.byte().unwrap_or(0) & 1 == 1,
+        sidecar: false,
     }
 }
 

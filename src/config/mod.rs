@@ -5,6 +5,7 @@
 
 mod lifecycle;
 mod platform;
+mod sidecar;
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -26,14 +27,16 @@ use crate::units::{
 
 pub use lifecycle::{HookCommand, LifecycleOptions};
 pub use platform::{PlatformOptions, PlatformOptionsError, SelfStopOptions};
+pub use sidecar::{SidecarOptions, SIDECAR_STOP_BOUND};
 
-/// `edgegap-agent [OPTIONS] -- <command> [args...]`, or `edgegap-agent self-stop [OPTIONS]`.
+/// `edgegap-agent [OPTIONS] -- <command> [args...]` (wrap mode), `edgegap-agent [OPTIONS]`
+/// (sidecar mode), or `edgegap-agent self-stop [OPTIONS]`.
 #[derive(Debug, Parser)]
 #[command(
     name = "edgegap-agent",
     version,
     about = "Runs a game server on Edgegap: PID 1, signals, grace period, exit codes.",
-    after_help = "Every option can also be set through the environment variable shown with it.",
+    after_help = "With no COMMAND the agent runs in sidecar mode, beside a game started by something else: the same API and platform calls, no spawning, no signal forwarding (see --watch-pid and --watch-parent).\n\nEvery option can also be set through the environment variable shown with it.",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
@@ -59,8 +62,12 @@ pub struct Cli {
     #[command(flatten)]
     pub platform: PlatformOptions,
 
-    /// The game server and its arguments, after `--`.
-    #[arg(last = true, required = true, value_name = "COMMAND")]
+    #[command(flatten)]
+    pub sidecar: SidecarOptions,
+
+    /// The game server and its arguments, after `--` (wrap mode). Without it the agent runs
+    /// in sidecar mode.
+    #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
 }
 
@@ -303,6 +310,9 @@ impl Cli {
             None | Some(ValueSource::DefaultValue)
         );
         cli.validate().map_err(ParseOutcome::Invalid)?;
+        if cli.subcommand.is_none() {
+            cli.validate_mode(&matches).map_err(ParseOutcome::Invalid)?;
+        }
         Ok(cli)
     }
 
@@ -320,7 +330,7 @@ impl Cli {
         MachineOptions {
             stop_signal: s.stop_signal,
             forward_signal_map: s.forward_signal_map.clone(),
-            kill_after: s.kill_after(),
+            kill_after: self.stop_bound(),
             exit_code_map: s.exit_code_map.clone(),
             on_exit: l.on_exit.clone(),
             restart: l.restart_budget(),
@@ -332,6 +342,7 @@ impl Cli {
             pre_stop_hook: l.pre_stop.is_some(),
             // Known to the driver, which fills it in.
             is_pid1: false,
+            sidecar: self.is_sidecar(),
         }
     }
 

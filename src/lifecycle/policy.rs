@@ -81,6 +81,12 @@ impl OnExitPolicy {
             .unwrap_or(self.otherwise)
     }
 
+    /// Whether any code (or `*`) says `restart`.
+    pub fn restarts_any(&self) -> bool {
+        self.otherwise == ExitAction::Restart
+            || self.by_code.values().any(|a| *a == ExitAction::Restart)
+    }
+
     /// What applies once the restart budget is spent: the `*` action, or `exit` when `*`
     /// itself says restart.
     pub fn fallback(&self) -> ExitAction {

@@ -21,7 +21,8 @@ pub enum Lifecycle {
     Restarting,
     /// The match is over; self-stop is called (after the game's delay) and the platform's
     /// SIGTERM awaited. `trigger` names what ended it (`api`, `exit_code`, `log_line`,
-    /// `idle_timeout`, `empty_timeout`, `max_match_duration`).
+    /// `idle_timeout`, `empty_timeout`, `max_match_duration`,
+    /// `heartbeat_timeout` in sidecar mode).
     Ending { trigger: String, reason: String },
     /// The stop signal was sent; the game is killed at `deadline` if still running.
     Stopping {

@@ -7,6 +7,7 @@ mod group;
 mod reap;
 mod signals;
 mod spawn;
+mod watch;
 
 pub use group::{group_exists, send_to_group};
 pub use nix::sys::signal::Signal;
@@ -14,6 +15,7 @@ pub use nix::unistd::Pid;
 pub use reap::{reap_exited, Reaped};
 pub use signals::{block_handled_signals, suspend_self, Signals};
 pub use spawn::{spawn_in_own_group, Output, SpawnError, SpawnSpec, Spawned};
+pub use watch::{parent_pid, signal_on_parent_death, ProcessWatch, WatchError};
 
 /// True when this process is PID 1 of its PID namespace (a container's entrypoint).
 pub fn is_pid1() -> bool {

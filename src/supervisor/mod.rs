@@ -9,6 +9,8 @@
 
 mod output;
 mod processes;
+mod report;
+pub mod sidecar;
 pub mod timers;
 
 use std::collections::VecDeque;
@@ -41,13 +43,15 @@ pub enum SuperviseError {
     Spawn(#[from] SpawnError),
     #[error("cannot take signals (signalfd): {0}")]
     Signals(std::io::Error),
+    #[error("cannot watch the process (pidfd): {0}")]
+    Watch(std::io::Error),
 }
 
 impl SuperviseError {
     pub fn exit_code(&self) -> i32 {
         match self {
             SuperviseError::Spawn(error) => spawn_error_code(error),
-            SuperviseError::Signals(_) => exit_code::INTERNAL,
+            SuperviseError::Signals(_) | SuperviseError::Watch(_) => exit_code::INTERNAL,
         }
     }
 }
@@ -309,72 +313,14 @@ impl Driver {
             .await;
     }
 
-    /// Logs a request from the game, and keeps what only the driver knows (the heartbeat's
-    /// time) for the status.
+    /// Logs a request from the game (see [`report::note_request`]).
     fn note_request(&self, request: &GameRequest) {
-        match request {
-            GameRequest::Ready => info!("the game server says it is ready"),
-            GameRequest::Heartbeat => {
-                debug!("heartbeat from the game server");
-                self.status
-                    .send_modify(|s| s.last_heartbeat = Some(Instant::now()));
-            }
-            GameRequest::MatchEnd { reason, delay } => info!(
-                reason = reason.as_deref().unwrap_or("none given"),
-                delay_ms = delay.map(|d| d.as_millis() as u64),
-                "the game server reports the end of the match"
-            ),
-            GameRequest::PlayerConnected(id) => debug!(player = %id, "player connected"),
-            GameRequest::PlayerDisconnected(id) => debug!(player = %id, "player disconnected"),
-        }
+        report::note_request(&self.status, request);
     }
 
     /// Publishes the machine's state to the API, if it changed.
     fn publish(&self) {
-        let lifecycle = match self.machine.state() {
-            State::Starting => Lifecycle::Starting,
-            State::Running => Lifecycle::Running,
-            State::Restarting => Lifecycle::Restarting,
-            State::Ending(reason) => Lifecycle::Ending {
-                trigger: reason.trigger().to_owned(),
-                reason: reason.detail(),
-            },
-            State::Stopping { .. } => {
-                Lifecycle::stopping_at(self.kill_deadline.unwrap_or_else(Instant::now))
-            }
-            State::Exited(code) => Lifecycle::Exited { code: *code },
-        };
         let child_pid = self.game.map(Pid::as_raw);
-        let restarts = u32::try_from(self.machine.restarts()).unwrap_or(u32::MAX);
-        let ready = self.machine.is_ready();
-        let self_stop = self.machine.self_stop().clone();
-        let players = self.roster.len();
-        self.status.send_if_modified(|s| {
-            // A stop's deadline is fixed once set: keep it, so the wall-clock copy is stable.
-            let same_lifecycle = match (&s.lifecycle, &lifecycle) {
-                (
-                    Lifecycle::Stopping { deadline: a, .. },
-                    Lifecycle::Stopping { deadline: b, .. },
-                ) => a == b,
-                (a, b) => a == b,
-            };
-            let changed = !same_lifecycle
-                || s.child_pid != child_pid
-                || s.restarts != restarts
-                || s.ready != ready
-                || s.self_stop != self_stop
-                || s.players != players;
-            if changed {
-                if !same_lifecycle {
-                    s.lifecycle = lifecycle;
-                }
-                s.child_pid = child_pid;
-                s.restarts = restarts;
-                s.ready = ready;
-                s.self_stop = self_stop;
-                s.players = players;
-            }
-            changed
-        });
+        report::publish(&self.machine, &self.status, &self.roster, self.kill_deadline, child_pid);
     }
 }

@@ -95,6 +95,9 @@ pub enum EndReason {
     Idle,
     Empty,
     MaxMatchDuration,
+    /// Sidecar mode: the game's heartbeats stopped (the agent cannot kill a game it did not
+    /// start, so it ends the match instead).
+    HeartbeatLost,
 }
 
 impl EndReason {
@@ -107,6 +110,7 @@ impl EndReason {
             EndReason::Idle => "idle_timeout",
             EndReason::Empty => "empty_timeout",
             EndReason::MaxMatchDuration => "max_match_duration",
+            EndReason::HeartbeatLost => "heartbeat_timeout",
         }
     }
 
@@ -129,6 +133,9 @@ impl std::fmt::Display for EndReason {
             EndReason::Idle => write!(f, "no players left for the idle timeout"),
             EndReason::Empty => write!(f, "no player joined within the empty timeout"),
             EndReason::MaxMatchDuration => write!(f, "maximum match duration reached"),
+            EndReason::HeartbeatLost => {
+                write!(f, "no heartbeat from the game for the heartbeat timeout")
+            }
         }
     }
 }
@@ -200,6 +207,11 @@ pub struct MachineOptions {
     pub pre_stop_hook: bool,
     /// The agent is PID 1: job control must not suspend it (a container would freeze).
     pub is_pid1: bool,
+    /// Sidecar mode: the "game" is a process the agent did not start (or none it knows of).
+    /// It is never signalled; its end counts as exit code 0; lost heartbeats end the match;
+    /// a stop exits as soon as no self-stop is in flight, and waits for one at most
+    /// `kill_after` (see `sidecar.rs`).
+    pub sidecar: bool,
 }
 
 pub struct Machine {
@@ -229,6 +241,8 @@ pub struct Machine {
     stop_signal_sent: Option<Signal>,
 }
 
+mod endings;
+mod sidecar;
 mod transitions;
 
 #[cfg(test)]
@@ -237,6 +251,8 @@ mod properties;
 mod tests;
 #[cfg(test)]
 mod tests_signals;
+#[cfg(test)]
+mod tests_sidecar;
 
 impl Machine {
     pub fn new(options: MachineOptions) -> Self {

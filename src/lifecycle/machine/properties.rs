@@ -12,6 +12,8 @@
 //!   has fired, nor while the game or what it left in its process group runs (the game's end
 //!   comes with or without a group left, and `GroupGone` only after it);
 //! - no panic, for any duration;
+//! - in sidecar mode (a quarter of the runs), the game is never signalled, killed, restarted
+//!   or hooked, and the agent never suspends itself;
 //!
 //! and at the end that a stop, driven on, always ends in `Exit`. A failing run prints its seed;
 //! `PROPERTY_SEED=<seed>` replays it alone.
@@ -91,6 +93,7 @@ fn options(rng: &mut Rng) -> MachineOptions {
     ];
     let policy = POLICIES[rng.below(POLICIES.len() as u64) as usize];
     let initial_backoff = rng.duration();
+    let sidecar = rng.chance(25);
     MachineOptions {
         stop_signal: rng.signal(),
         forward_signal_map: if rng.chance(30) {
@@ -116,8 +119,10 @@ fn options(rng: &mut Rng) -> MachineOptions {
         max_match_duration: rng.maybe_duration(),
         heartbeat_timeout: rng.maybe_duration(),
         self_stop_wait: rng.duration(),
-        pre_stop_hook: rng.chance(30),
+        // The options refuse --pre-stop in sidecar mode.
+        pre_stop_hook: !sidecar && rng.chance(30),
         is_pid1: rng.chance(50),
+        sidecar,
     }
 }
 
@@ -171,6 +176,11 @@ fn next_event(rng: &mut Rng, machine: &Machine, world: &mut World) -> Event {
                     Event::ChildSpawnFailed([126, 127, 70][rng.below(3) as usize])
                 }
             }
+            // Beside the game: the watched process ended, its code assumed 0, no group.
+            1 if machine.child_alive && machine.options.sidecar => Event::ChildExited {
+                outcome: ChildOutcome::Exited(0),
+                group_left: false,
+            },
             1 if machine.child_alive => Event::ChildExited {
                 outcome: if rng.chance(70) {
                     ChildOutcome::Exited([0, 1, 3, 42, 124, 255][rng.below(6) as usize])
@@ -270,6 +280,20 @@ fn run(seed: u64) {
             assert!(
                 actions.contains(&Action::StartTimer(Timer::Kill, kill_after)),
                 "a stop without its kill timer; {}",
+                context()
+            );
+        }
+        if machine.options.sidecar {
+            assert!(
+                !actions.iter().any(|a| matches!(
+                    a,
+                    Action::SignalGroup(_)
+                        | Action::KillGroup
+                        | Action::SpawnChild
+                        | Action::RunPreStopHook(_)
+                        | Action::SuspendSelf
+                )),
+                "sidecar mode touched the game or suspended itself; {}",
                 context()
             );
         }

@@ -34,6 +34,7 @@ pub(super) fn options() -> MachineOptions {
         self_stop_wait: s(30),
         pre_stop_hook: false,
         is_pid1: false,
+        sidecar: false,
     }
 }
 

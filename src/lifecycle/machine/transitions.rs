@@ -1,5 +1,5 @@
-//! The transitions of [`Machine`](super::Machine): one function per kind of event, and the
-//! two paths every ending shares, "end the match" and "stop the game".
+//! The transitions of [`Machine`](super::Machine): one function per kind of event (the paths
+//! every ending shares are in `endings.rs`).
 
 use nix::sys::signal::Signal;
 
@@ -12,7 +12,7 @@ use crate::lifecycle::status::SelfStopProgress;
 use crate::units::is_job_control_stop;
 
 /// Timers that belong to a match in play and end with it.
-const MATCH_TIMERS: [Timer; 6] = [
+pub(super) const MATCH_TIMERS: [Timer; 6] = [
     Timer::Idle,
     Timer::Empty,
     Timer::MaxMatchDuration,
@@ -75,7 +75,8 @@ impl Machine {
 
     fn on_child_started(&mut self, out: &mut Vec<Action>) {
         self.child_alive = true;
-        self.group_alive = true;
+        // In sidecar mode the game is not the agent's: no process group of its own to watch.
+        self.group_alive = !self.options.sidecar;
         self.exited_code_is_agents = false;
         self.ready = false;
         let first = !std::mem::replace(&mut self.started_once, true);
@@ -121,8 +122,9 @@ impl Machine {
                 }
                 self.finish_stop(out);
             }
-            // The match is already over: wait for the platform's SIGTERM as planned.
-            State::Ending(_) => {}
+            // The match is already over: wait for the platform's SIGTERM as planned; beside a
+            // game that is gone, only for the self-stop's answer.
+            State::Ending(_) => self.sidecar_game_gone(out),
             State::Starting | State::Running => {
                 let action = self.options.on_exit.action_for(code);
                 self.apply_exit_action(action, code, out);
@@ -136,6 +138,11 @@ impl Machine {
             ExitAction::Exit => self.finish(code, out),
             ExitAction::Stop => {
                 self.end_match(EndReason::GameExited(code), out);
+            }
+            // Sidecar mode has no game to restart (the options refuse `restart`): the
+            // fallback (`*`, never `restart`) applies.
+            ExitAction::Restart if self.options.sidecar => {
+                self.apply_exit_action(self.options.on_exit.fallback(), code, out)
             }
             ExitAction::Restart => {
                 let budget = self.options.restart;
@@ -189,7 +196,7 @@ impl Machine {
         // Job control, as dumb-init does it: the game's group stops, and so does the agent,
         // so the shell that sent it sees its job stopped; its SIGCONT resumes the agent,
         // which forwards that too. As PID 1 the agent never stops: the container would hang.
-        if is_job_control_stop(signal) && !self.options.is_pid1 {
+        if is_job_control_stop(signal) && !self.options.is_pid1 && !self.options.sidecar {
             out.push(Action::SuspendSelf);
         }
     }
@@ -293,6 +300,9 @@ impl Machine {
                 self.end_match(EndReason::Empty, out)
             }
             Timer::MaxMatchDuration => self.end_match(EndReason::MaxMatchDuration, out),
+            Timer::Heartbeat if self.options.sidecar && self.child_alive => {
+                self.end_match(EndReason::HeartbeatLost, out)
+            }
             Timer::Heartbeat
                 if self.child_alive && !matches!(self.state, State::Stopping { .. }) =>
             {
@@ -310,6 +320,9 @@ impl Machine {
     fn on_self_stop_accepted(&mut self, out: &mut Vec<Action>) {
         self.self_stop = SelfStopProgress::Accepted;
         match self.state {
+            State::Ending(_) if self.options.sidecar && !self.child_alive => {
+                self.sidecar_game_gone(out)
+            }
             State::Ending(_) => out.push(Action::StartTimer(
                 Timer::SelfStopWait,
                 self.options.self_stop_wait,
@@ -330,147 +343,5 @@ impl Machine {
         } else {
             self.finish_stop(out);
         }
-    }
-
-    /// A stop ends, and the agent exits with the game's code, once the game has exited,
-    /// nothing is left in its process group, and no self-stop is in flight (that one is
-    /// awaited only until the kill timer fires).
-    fn finish_stop(&mut self, out: &mut Vec<Action>) {
-        let State::Stopping { killed, .. } = self.state else {
-            return;
-        };
-        if self.child_alive || self.group_alive {
-            return;
-        }
-        if !killed && self.self_stop == SelfStopProgress::InFlight {
-            return;
-        }
-        let code = self.exited_code.unwrap_or(crate::exit_code::SUCCESS);
-        self.exit(code, out);
-    }
-
-    /// The game has exited with `code` and no stop is under way: exit with it, once nothing
-    /// is left in its process group. What the game left gets the stop signal and the grace
-    /// period, then SIGKILL (a stop, with the exit once the group is gone).
-    fn finish(&mut self, code: i32, out: &mut Vec<Action>) {
-        if !self.group_alive {
-            self.exit(code, out);
-            return;
-        }
-        out.extend(MATCH_TIMERS.iter().map(|t| Action::CancelTimer(*t)));
-        out.push(Action::CancelTimer(Timer::SelfStopWait));
-        let cause = StopCause::LeftInGroup(code);
-        out.push(Action::Note(format!("stopping the game: {cause}")));
-        self.state = State::Stopping {
-            cause,
-            killed: false,
-        };
-        let signal = self.options.stop_signal;
-        self.stop_signal_sent = Some(signal);
-        out.push(Action::SignalGroup(signal));
-        out.push(Action::StartTimer(Timer::Kill, self.options.kill_after));
-    }
-
-    /// The one path for every way a match ends: record the reason, call self-stop once, and
-    /// wait for its answer, then for the platform's SIGTERM (at most `--self-stop-wait`).
-    fn end_match(&mut self, reason: EndReason, out: &mut Vec<Action>) {
-        self.end_match_after(reason, None, out);
-    }
-
-    /// Ends the match now; self-stop follows after `delay` (the game asked for time to show
-    /// the results), or at once.
-    fn end_match_after(
-        &mut self,
-        reason: EndReason,
-        delay: Option<std::time::Duration>,
-        out: &mut Vec<Action>,
-    ) {
-        if !matches!(
-            self.state,
-            State::Starting | State::Running | State::Restarting
-        ) {
-            return;
-        }
-        out.extend(
-            MATCH_TIMERS
-                .iter()
-                .filter(|t| **t != Timer::Heartbeat)
-                .map(|t| Action::CancelTimer(*t)),
-        );
-        match delay {
-            Some(delay) => out.push(Action::Note(format!(
-                "match ended: {reason} (self-stop in {} ms)",
-                delay.as_millis()
-            ))),
-            None => out.push(Action::Note(format!("match ended: {reason}"))),
-        }
-        self.state = State::Ending(reason);
-        match delay {
-            Some(delay) => out.push(Action::StartTimer(Timer::MatchEndDelay, delay)),
-            None => self.call_self_stop(out),
-        }
-    }
-
-    /// Calls self-stop, once for the agent's life. The wait for the platform's SIGTERM
-    /// starts when the platform accepts it, not now: the retries may take minutes, and the
-    /// agent must not give up on them by itself.
-    fn call_self_stop(&mut self, out: &mut Vec<Action>) {
-        if self.self_stop == SelfStopProgress::NotCalled {
-            self.self_stop = SelfStopProgress::InFlight;
-            out.push(Action::CallSelfStop);
-        }
-    }
-
-    /// The one path for every stop: the pre-stop hook, the stop signal, the kill timer (to
-    /// the game's group: the game, or what it left there). With the game and its group gone
-    /// and a self-stop in flight, only the kill timer: the agent waits for the self-stop's
-    /// answer within the grace period, then exits.
-    fn stop(&mut self, cause: StopCause, signal: Signal, out: &mut Vec<Action>) {
-        out.extend(MATCH_TIMERS.iter().map(|t| Action::CancelTimer(*t)));
-        out.push(Action::CancelTimer(Timer::SelfStopWait));
-        let kill_after = self.options.kill_after;
-        self.stop_signal_sent = Some(signal);
-        if !self.child_alive && !self.group_alive {
-            if self.self_stop == SelfStopProgress::InFlight {
-                out.push(Action::Note(format!(
-                    "stopping: {cause}; the game has exited and the self-stop is in flight: waiting for its answer, at most until the grace period ends"
-                )));
-                self.state = State::Stopping {
-                    cause,
-                    killed: false,
-                };
-                out.push(Action::StartTimer(Timer::Kill, kill_after));
-                return;
-            }
-            let code = self.exited_code.unwrap_or(crate::exit_code::SUCCESS);
-            self.exit(code, out);
-            return;
-        }
-        out.push(Action::Note(format!("stopping the game: {cause}")));
-        self.state = State::Stopping {
-            cause,
-            killed: false,
-        };
-        if self.options.pre_stop_hook {
-            self.signal_after_hook = Some(signal);
-            out.push(Action::RunPreStopHook(kill_after));
-        } else {
-            out.push(Action::SignalGroup(signal));
-        }
-        out.push(Action::StartTimer(Timer::Kill, kill_after));
-    }
-
-    /// Exits with the game's `code`, remapped, unless a failed self-stop decided on 0. The
-    /// agent's own code (a restart that could not start the game) is not remapped.
-    fn exit(&mut self, code: i32, out: &mut Vec<Action>) {
-        let code = self.exit_override.unwrap_or_else(|| {
-            if self.exited_code_is_agents {
-                code
-            } else {
-                self.options.exit_code_map.apply(code)
-            }
-        });
-        self.state = State::Exited(code);
-        out.push(Action::Exit(code));
     }
 }
