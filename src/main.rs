@@ -62,7 +62,10 @@ fn run() -> ExitCode {
 
     // 3b. Sidecar mode (no command): the process it watches, and the signal at its parent's
     //     death, before anything else can happen to either.
-    let sidecar = match cli.is_sidecar().then(|| Sidecar::prepare(cli.watch_target())) {
+    let sidecar = match cli
+        .is_sidecar()
+        .then(|| Sidecar::prepare(cli.watch_target()))
+    {
         None => None,
         Some(Ok(sidecar)) => {
             tracing::info!(
@@ -154,7 +157,9 @@ fn run() -> ExitCode {
         };
         // 8. Sidecar mode: run the match lifecycle beside the game to its end.
         if let Some(sidecar) = sidecar {
-            return match supervisor::sidecar::run(sidecar, cli.machine_options(), self_stop, link).await {
+            return match supervisor::sidecar::run(sidecar, cli.machine_options(), self_stop, link)
+                .await
+            {
                 Ok(exit) => exit,
                 Err(error) => {
                     tracing::error!(%error, "sidecar mode could not run");

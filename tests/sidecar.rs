@@ -65,8 +65,7 @@ fn without_a_watch_it_serves_the_api_and_self_stops_once_when_the_match_ends() {
         Some(sidecar::DELETE_TOKEN.as_bytes())
     );
     wait_log(&agent, "match ended: the game ended the match: gg");
-    assert!(support::wait_until(DEADLINE, || status(addr)["self_stop"]
-        == "accepted"));
+    assert!(support::wait_until(DEADLINE, || status(addr)["self_stop"] == "accepted"));
     assert_eq!(status(addr)["state"], "ending");
     assert_serving(&mut agent, addr, "the self-stop was accepted");
 
@@ -76,7 +75,11 @@ fn without_a_watch_it_serves_the_api_and_self_stops_once_when_the_match_ends() {
     assert_eq!(agent.exit_code(), 0, "{}", agent.stderr());
     assert!(sigterm_at.elapsed() < SLACK, "{:?}", sigterm_at.elapsed());
     assert_eq!(platform.self_stops(), 1);
-    assert!(!agent.stderr().contains("stopping the game"), "{}", agent.stderr());
+    assert!(
+        !agent.stderr().contains("stopping the game"),
+        "{}",
+        agent.stderr()
+    );
 }
 
 #[test]
@@ -90,7 +93,10 @@ fn lost_heartbeats_end_the_match_with_one_self_stop_and_kill_nothing() {
         .args(["--watch-pid", &game.id().to_string()]);
     let mut agent = Running::start(command);
     let addr = api_addr(&agent);
-    wait_log(&agent, &format!("watching process {} (--watch-pid)", game.id()));
+    wait_log(
+        &agent,
+        &format!("watching process {} (--watch-pid)", game.id()),
+    );
     let heartbeat_at = Instant::now();
     assert_eq!(post(addr, "/v1/heartbeat", ""), 202);
 
@@ -130,7 +136,10 @@ fn sigterm_with_a_self_stop_in_flight_waits_for_its_answer_then_exits_0() {
     platform.wait_self_stops(1);
     let sigterm_at = Instant::now();
     agent.signal(Signal::SIGTERM);
-    wait_log(&agent, "waiting for the self-stop in flight, at most 5000 ms");
+    wait_log(
+        &agent,
+        "waiting for the self-stop in flight, at most 5000 ms",
+    );
     assert_eq!(agent.exit_code(), 0, "{}", agent.stderr());
     let took = sigterm_at.elapsed();
     // It waited for the answer (most of the 1.5 s were left), and no longer than the bound.
@@ -162,34 +171,62 @@ fn sigterm_with_a_self_stop_hanging_exits_0_at_the_bound() {
         took >= bound - Duration::from_millis(100) && took < bound + SLACK,
         "exited {took:?} after SIGTERM, expected {bound:?}"
     );
-    wait_log(&agent, "grace period over with the self-stop still in flight");
+    wait_log(
+        &agent,
+        "grace period over with the self-stop still in flight",
+    );
 }
 
 #[test]
 fn wrap_mode_options_are_refused_naming_them() {
     let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
-        (&["--pre-stop", "true"], &[], "--pre-stop (EDGEGAP_AGENT_PRE_STOP)"),
+        (
+            &["--pre-stop", "true"],
+            &[],
+            "--pre-stop (EDGEGAP_AGENT_PRE_STOP)",
+        ),
         (&["--end-on-log", "OVER"], &[], "--end-on-log"),
         (&["--stop-signal", "INT"], &[], "--stop-signal"),
-        (&[], &[("EDGEGAP_AGENT_FORWARD_SIGNAL_MAP", "TERM=INT")], "--forward-signal-map (EDGEGAP_AGENT_FORWARD_SIGNAL_MAP)"),
+        (
+            &[],
+            &[("EDGEGAP_AGENT_FORWARD_SIGNAL_MAP", "TERM=INT")],
+            "--forward-signal-map (EDGEGAP_AGENT_FORWARD_SIGNAL_MAP)",
+        ),
         (&["--exit-code-map", "143=0"], &[], "--exit-code-map"),
         (&["--max-restarts", "3"], &[], "--max-restarts"),
         (&["--restart-backoff", "2s"], &[], "--restart-backoff"),
         (&["--pass-platform-tokens"], &[], "--pass-platform-tokens"),
-        (&["--on-exit", "0=stop,*=restart"], &[], "--on-exit (EDGEGAP_AGENT_ON_EXIT) says `restart`"),
-        (&["--watch-pid", "1", "--watch-parent"], &[], "cannot both be set"),
+        (
+            &["--on-exit", "0=stop,*=restart"],
+            &[],
+            "--on-exit (EDGEGAP_AGENT_ON_EXIT) says `restart`",
+        ),
+        (
+            &["--watch-pid", "1", "--watch-parent"],
+            &[],
+            "cannot both be set",
+        ),
     ];
     for (args, env, expected) in cases {
         let mut command = agent_command();
         command.args(*args).envs(env.iter().copied());
         let mut agent = Running::start(command);
-        assert_eq!(agent.exit_code(), 64, "{args:?} {env:?}: {}", agent.stderr());
+        assert_eq!(
+            agent.exit_code(),
+            64,
+            "{args:?} {env:?}: {}",
+            agent.stderr()
+        );
         assert!(
             agent.stderr().contains(expected),
             "{args:?} {env:?}: no {expected:?} in:\n{}",
             agent.stderr()
         );
-        assert!(!agent.stderr().contains("local API listening"), "{}", agent.stderr());
+        assert!(
+            !agent.stderr().contains("local API listening"),
+            "{}",
+            agent.stderr()
+        );
     }
     // Every refused option is named at once.
     let mut command = agent_command();
@@ -197,13 +234,22 @@ fn wrap_mode_options_are_refused_naming_them() {
     let mut agent = Running::start(command);
     assert_eq!(agent.exit_code(), 64);
     let stderr = agent.stderr();
-    assert!(stderr.contains("--pre-stop") && stderr.contains("--stop-signal"), "{stderr}");
+    assert!(
+        stderr.contains("--pre-stop") && stderr.contains("--stop-signal"),
+        "{stderr}"
+    );
     // The watch options need sidecar mode.
     let mut command = agent_command();
     command.args(["--watch-parent", "--", "true"]);
     let mut agent = Running::start(command);
     assert_eq!(agent.exit_code(), 64);
-    assert!(agent.stderr().contains("--watch-parent (EDGEGAP_AGENT_WATCH_PARENT) only applies in sidecar mode"), "{}", agent.stderr());
+    assert!(
+        agent
+            .stderr()
+            .contains("--watch-parent (EDGEGAP_AGENT_WATCH_PARENT) only applies in sidecar mode"),
+        "{}",
+        agent.stderr()
+    );
 }
 
 #[test]
@@ -217,11 +263,17 @@ fn a_watch_pid_no_process_has_is_64() {
     let mut agent = Running::start(command);
     assert_eq!(agent.exit_code(), 64, "{}", agent.stderr());
     assert!(
-        agent.stderr().contains(&format!("sidecar mode: no process has pid {pid}")),
+        agent
+            .stderr()
+            .contains(&format!("sidecar mode: no process has pid {pid}")),
         "{}",
         agent.stderr()
     );
-    assert!(!agent.stderr().contains("local API listening"), "{}", agent.stderr());
+    assert!(
+        !agent.stderr().contains("local API listening"),
+        "{}",
+        agent.stderr()
+    );
     let mut command = agent_command();
     command.args(["--watch-pid", "0"]);
     assert_eq!(Running::start(command).exit_code(), 64);

@@ -28,10 +28,18 @@ fn watch_pid_self_stops_once_when_the_process_ends_then_exits_0() {
     let platform = Platform::start();
     let mut game = sleeper();
     let mut command = sidecar_command(&platform);
-    command.args(["--watch-pid", &game.id().to_string(), "--self-stop-wait", "60s"]);
+    command.args([
+        "--watch-pid",
+        &game.id().to_string(),
+        "--self-stop-wait",
+        "60s",
+    ]);
     let mut agent = Running::start(command);
     let addr = api_addr(&agent);
-    wait_log(&agent, &format!("watching process {} (--watch-pid)", game.id()));
+    wait_log(
+        &agent,
+        &format!("watching process {} (--watch-pid)", game.id()),
+    );
     let shown = http::get(addr, "/v1/status").json();
     assert_eq!(shown["child_pid"], game.id(), "{shown}");
     assert_eq!(platform.self_stops(), 0);
@@ -41,8 +49,14 @@ fn watch_pid_self_stops_once_when_the_process_ends_then_exits_0() {
     assert_eq!(agent.exit_code(), 0, "{}", agent.stderr());
     let stderr = agent.stderr();
     assert!(stderr.contains("the watched process has ended"), "{stderr}");
-    assert!(stderr.contains("match ended: the game exited with code 0"), "{stderr}");
-    assert!(stderr.contains("the platform accepted the self-stop: exiting"), "{stderr}");
+    assert!(
+        stderr.contains("match ended: the game exited with code 0"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the platform accepted the self-stop: exiting"),
+        "{stderr}"
+    );
     assert_eq!(platform.self_stops(), 1);
     game.wait().unwrap();
 }
@@ -99,7 +113,10 @@ fn watch_parent_self_stops_once_when_the_parent_ends_then_exits() {
     let (mut parent, agent) = under_a_shell(command);
     wait_log(
         &parent,
-        &format!("watching its parent, process {} (--watch-parent)", parent.pid()),
+        &format!(
+            "watching its parent, process {} (--watch-parent)",
+            parent.pid()
+        ),
     );
     let addr = api_addr(&parent);
     assert_eq!(http::get(addr, "/healthz").status, 200);
@@ -126,7 +143,10 @@ fn with_no_watch_the_agent_exits_with_its_parent() {
     parent.wait_exit(DEADLINE);
     wait_exited(&parent, agent);
     let stderr = parent.stderr();
-    assert!(stderr.contains("signal received signal=SIGTERM"), "{stderr}");
+    assert!(
+        stderr.contains("signal received signal=SIGTERM"),
+        "{stderr}"
+    );
     assert!(stderr.contains("exiting code=0"), "{stderr}");
     // Its port is free again, and no self-stop was made: the match did not end.
     assert!(http::call(addr, "GET", "/healthz", &[], b"").is_err());

@@ -33,16 +33,66 @@ pub struct SidecarOptions {
 
 /// Options of wrap mode only: (clap id, flag, variable, what it needs a started game for).
 const WRAP_ONLY: [(&str, &str, &str, &str); 10] = [
-    ("pre_stop", "--pre-stop", "EDGEGAP_AGENT_PRE_STOP", "no stop of a game to run it before"),
-    ("end_on_log", "--end-on-log", "EDGEGAP_AGENT_END_ON_LOG", "the game's output does not pass through the agent"),
-    ("stop_signal", "--stop-signal", "EDGEGAP_AGENT_STOP_SIGNAL", "the agent never signals the game"),
-    ("forward_signal_map", "--forward-signal-map", "EDGEGAP_AGENT_FORWARD_SIGNAL_MAP", "the agent forwards no signal"),
-    ("exit_code_map", "--exit-code-map", "EDGEGAP_AGENT_EXIT_CODE_MAP", "the agent has no exit code of the game to remap"),
-    ("max_restarts", "--max-restarts", "EDGEGAP_AGENT_MAX_RESTARTS", "the agent cannot restart a game it did not start"),
-    ("restart_window", "--restart-window", "EDGEGAP_AGENT_RESTART_WINDOW", "the agent cannot restart a game it did not start"),
-    ("restart_backoff", "--restart-backoff", "EDGEGAP_AGENT_RESTART_BACKOFF", "the agent cannot restart a game it did not start"),
-    ("restart_backoff_max", "--restart-backoff-max", "EDGEGAP_AGENT_RESTART_BACKOFF_MAX", "the agent cannot restart a game it did not start"),
-    ("pass_platform_tokens", "--pass-platform-tokens", "EDGEGAP_AGENT_PASS_PLATFORM_TOKENS", "the agent starts no game to pass them to"),
+    (
+        "pre_stop",
+        "--pre-stop",
+        "EDGEGAP_AGENT_PRE_STOP",
+        "no stop of a game to run it before",
+    ),
+    (
+        "end_on_log",
+        "--end-on-log",
+        "EDGEGAP_AGENT_END_ON_LOG",
+        "the game's output does not pass through the agent",
+    ),
+    (
+        "stop_signal",
+        "--stop-signal",
+        "EDGEGAP_AGENT_STOP_SIGNAL",
+        "the agent never signals the game",
+    ),
+    (
+        "forward_signal_map",
+        "--forward-signal-map",
+        "EDGEGAP_AGENT_FORWARD_SIGNAL_MAP",
+        "the agent forwards no signal",
+    ),
+    (
+        "exit_code_map",
+        "--exit-code-map",
+        "EDGEGAP_AGENT_EXIT_CODE_MAP",
+        "the agent has no exit code of the game to remap",
+    ),
+    (
+        "max_restarts",
+        "--max-restarts",
+        "EDGEGAP_AGENT_MAX_RESTARTS",
+        "the agent cannot restart a game it did not start",
+    ),
+    (
+        "restart_window",
+        "--restart-window",
+        "EDGEGAP_AGENT_RESTART_WINDOW",
+        "the agent cannot restart a game it did not start",
+    ),
+    (
+        "restart_backoff",
+        "--restart-backoff",
+        "EDGEGAP_AGENT_RESTART_BACKOFF",
+        "the agent cannot restart a game it did not start",
+    ),
+    (
+        "restart_backoff_max",
+        "--restart-backoff-max",
+        "EDGEGAP_AGENT_RESTART_BACKOFF_MAX",
+        "the agent cannot restart a game it did not start",
+    ),
+    (
+        "pass_platform_tokens",
+        "--pass-platform-tokens",
+        "EDGEGAP_AGENT_PASS_PLATFORM_TOKENS",
+        "the agent starts no game to pass them to",
+    ),
 ];
 
 fn given(matches: &ArgMatches, id: &str) -> bool {
@@ -93,8 +143,16 @@ impl Cli {
     /// only around it. Every refused option is named at once.
     pub(super) fn validate_mode(&self, matches: &ArgMatches) -> Result<(), String> {
         let watch = [
-            ("--watch-pid", "EDGEGAP_AGENT_WATCH_PID", self.sidecar.watch_pid.is_some()),
-            ("--watch-parent", "EDGEGAP_AGENT_WATCH_PARENT", self.sidecar.watch_parent),
+            (
+                "--watch-pid",
+                "EDGEGAP_AGENT_WATCH_PID",
+                self.sidecar.watch_pid.is_some(),
+            ),
+            (
+                "--watch-parent",
+                "EDGEGAP_AGENT_WATCH_PARENT",
+                self.sidecar.watch_parent,
+            ),
         ];
         if !self.is_sidecar() {
             return match watch.iter().find(|(_, _, set)| *set) {

@@ -91,7 +91,10 @@ impl ProcessWatch {
         let Some(fd) = self.fd else {
             return Ok(());
         };
-        let fd = AsyncFd::with_interest(fd, tokio::io::Interest::READABLE)?;
+        // SAFETY: the OwnedFd owns its descriptor, open until the OwnedFd (owned by the
+        // AsyncFd) is dropped, and `as_raw_fd` always returns that one descriptor.
+        let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+            .map_err(|error| error.into_parts().1)?;
         // Readable means ended; it stays so, and nothing is read from a pidfd.
         let _guard = fd.readable().await?;
         Ok(())

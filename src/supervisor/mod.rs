@@ -25,12 +25,11 @@ use nix::unistd::Pid;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tracing::{debug, error, info, warn};
+use tracing::{error, info, warn};
 
 use crate::exit_code;
 use crate::lifecycle::{
-    Action, AgentStatus, Event, GameRequest, Lifecycle, Machine, MachineOptions, Roster, State,
-    Timer,
+    Action, AgentStatus, Event, GameRequest, Machine, MachineOptions, Roster, Timer,
 };
 use crate::os::{self, SpawnError};
 use output::PassThroughs;
@@ -321,6 +320,12 @@ impl Driver {
     /// Publishes the machine's state to the API, if it changed.
     fn publish(&self) {
         let child_pid = self.game.map(Pid::as_raw);
-        report::publish(&self.machine, &self.status, &self.roster, self.kill_deadline, child_pid);
+        report::publish(
+            &self.machine,
+            &self.status,
+            &self.roster,
+            self.kill_deadline,
+            child_pid,
+        );
     }
 }

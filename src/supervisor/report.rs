@@ -14,8 +14,7 @@ pub(super) fn note_request(status: &watch::Sender<AgentStatus>, request: &GameRe
         GameRequest::Ready => info!("the game server says it is ready"),
         GameRequest::Heartbeat => {
             debug!("heartbeat from the game server");
-            status
-                .send_modify(|s| s.last_heartbeat = Some(Instant::now()));
+            status.send_modify(|s| s.last_heartbeat = Some(Instant::now()));
         }
         GameRequest::MatchEnd { reason, delay } => info!(
             reason = reason.as_deref().unwrap_or("none given"),
@@ -29,11 +28,11 @@ pub(super) fn note_request(status: &watch::Sender<AgentStatus>, request: &GameRe
 
 /// Publishes the machine's state to the API, if it changed.
 pub(super) fn publish(
-machine: &Machine,
-status: &watch::Sender<AgentStatus>,
-roster: &Roster,
-kill_deadline: Option<Instant>,
-child_pid: Option<i32>,
+    machine: &Machine,
+    status: &watch::Sender<AgentStatus>,
+    roster: &Roster,
+    kill_deadline: Option<Instant>,
+    child_pid: Option<i32>,
 ) {
     let lifecycle = match machine.state() {
         State::Starting => Lifecycle::Starting,
@@ -55,10 +54,9 @@ child_pid: Option<i32>,
     status.send_if_modified(|s| {
         // A stop's deadline is fixed once set: keep it, so the wall-clock copy is stable.
         let same_lifecycle = match (&s.lifecycle, &lifecycle) {
-            (
-                Lifecycle::Stopping { deadline: a, .. },
-                Lifecycle::Stopping { deadline: b, .. },
-            ) => a == b,
+            (Lifecycle::Stopping { deadline: a, .. }, Lifecycle::Stopping { deadline: b, .. }) => {
+                a == b
+            }
             (a, b) => a == b,
         };
         let changed = !same_lifecycle

@@ -72,7 +72,8 @@ pub fn wait_log(agent: &Running, text: &str) {
 pub fn api_addr(agent: &Running) -> SocketAddr {
     wait_log(agent, "local API listening addr=");
     let stderr = agent.stderr();
-    let start = stderr.find("local API listening addr=").unwrap() + "local API listening addr=".len();
+    let start =
+        stderr.find("local API listening addr=").unwrap() + "local API listening addr=".len();
     let addr = stderr[start..].split_whitespace().next().unwrap();
     addr.parse()
         .unwrap_or_else(|e| panic!("{addr:?} is not IP:PORT: {e}"))
@@ -93,4 +94,3 @@ pub fn assert_serving(agent: &mut Running, addr: SocketAddr, what: &str) {
     let reply = crate::http::get(addr, "/healthz");
     assert_eq!(reply.status, 200, "after {what}");
 }
-

@@ -250,9 +250,9 @@ mod properties;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod tests_signals;
-#[cfg(test)]
 mod tests_sidecar;
+#[cfg(test)]
+mod tests_signals;
 
 impl Machine {
     pub fn new(options: MachineOptions) -> Self {
