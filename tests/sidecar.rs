@@ -50,8 +50,17 @@ fn without_a_watch_it_serves_the_api_and_self_stops_once_when_the_match_ends() {
     let addr = api_addr(&agent);
     wait_log(&agent, "running in sidecar mode");
     wait_log(&agent, "watching no process");
+    // Healthy once the driver runs (as in wrap mode once the game is spawned), with no pid.
+    assert!(support::wait_until(DEADLINE, || http::get(
+        addr, "/healthz"
+    )
+    .status
+        == 200));
+    assert_eq!(http::get(addr, "/readyz").status, 503);
     assert_eq!(post(addr, "/v1/ready", ""), 202);
     assert_eq!(status(addr)["state"], "running");
+    assert_eq!(status(addr)["child_pid"], serde_json::Value::Null);
+    assert_eq!(http::get(addr, "/readyz").status, 200);
     let deployment = http::get(addr, "/v1/deployment").json();
     assert_eq!(deployment["request_id"], "5f2c8e1a9b7d", "{deployment}");
 
@@ -301,7 +310,7 @@ fn no_signal_but_the_stops_ends_or_stops_the_sidecar() {
             continue;
         }
         received += 1;
-        let line = format!("signal received signal={}", signal.as_str());
+        let line = format!("signal received signal=\"{}\"", signal.as_str());
         wait_log(&agent, &line);
         assert_eq!(agent.stderr().matches("signal received").count(), received);
         let state = state_of(agent.pid());

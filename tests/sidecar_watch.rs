@@ -144,7 +144,7 @@ fn with_no_watch_the_agent_exits_with_its_parent() {
     wait_exited(&parent, agent);
     let stderr = parent.stderr();
     assert!(
-        stderr.contains("signal received signal=SIGTERM"),
+        stderr.contains("signal received signal=\"SIGTERM\""),
         "{stderr}"
     );
     assert!(stderr.contains("exiting code=0"), "{stderr}");

@@ -175,6 +175,15 @@ fn healthz(state: &ApiState) -> Response<ResponseBody> {
                 &json!({"status": "ok", "state": status.lifecycle.name(), "child_pid": pid}),
             )
         }
+        // Sidecar mode with no watch: the game runs beside the agent, its pid unknown.
+        (Lifecycle::Starting | Lifecycle::Running | Lifecycle::Ending { .. }, None)
+            if status.game_unwatched =>
+        {
+            json_response(
+                StatusCode::OK,
+                &json!({"status": "ok", "state": status.lifecycle.name(), "child_pid": null}),
+            )
+        }
         (Lifecycle::Restarting, _) => unhealthy("the game server is being restarted".into()),
         (Lifecycle::Stopping { .. }, _) => unhealthy("the game server is being stopped".into()),
         (Lifecycle::Exited { code }, _) => {
@@ -192,7 +201,9 @@ fn healthz(state: &ApiState) -> Response<ResponseBody> {
 async fn readyz(state: &ApiState) -> Response<ResponseBody> {
     let (ready, lifecycle, child_pid) = {
         let status = state.status.borrow();
-        (status.ready, status.lifecycle.clone(), status.child_pid)
+        // Sidecar mode with no watch: the game runs beside the agent, its pid unknown.
+        let game = status.child_pid.or(status.game_unwatched.then_some(0));
+        (status.ready, status.lifecycle.clone(), game)
     };
     let not_ready = |detail: String| error(StatusCode::SERVICE_UNAVAILABLE, "not ready", detail);
     match (lifecycle, child_pid) {

@@ -91,6 +91,10 @@ pub struct AgentStatus {
     pub last_heartbeat: Option<Instant>,
     /// How many players are connected.
     pub players: usize,
+    /// Sidecar mode with no watched process: the game runs beside the agent, its pid unknown;
+    /// `/healthz` and `/readyz` take it as running while the match is.
+    #[serde(skip)]
+    pub game_unwatched: bool,
 }
 
 impl AgentStatus {
@@ -105,6 +109,7 @@ impl AgentStatus {
             self_stop: SelfStopProgress::NotCalled,
             last_heartbeat: None,
             players: 0,
+            game_unwatched: false,
         }
     }
 

@@ -93,6 +93,7 @@ pub async fn run(
     let mut signals = os::Signals::new().map_err(SuperviseError::Signals)?;
     let Sidecar { watch, parent_gone } = sidecar;
     let mut watched = watch.as_ref().map(ProcessWatch::watched_pid);
+    status.send_modify(|s| s.game_unwatched = watched.is_none());
     let ended = async move {
         match watch {
             Some(watch) => watch.ended().await,

@@ -84,13 +84,14 @@ pub fn has_exited(pid: nix::unistd::Pid) -> bool {
     crate::support::state_of(pid).is_none_or(|s| s == 'Z')
 }
 
-/// The agent is still running, some time after `what`: its API still answers.
+/// The agent is still running, some time after `what`: its API still answers (`/v1/status`:
+/// `/healthz` is 503 once the watched game is gone).
 pub fn assert_serving(agent: &mut Running, addr: SocketAddr, what: &str) {
     assert!(
         agent.child.try_wait().unwrap().is_none(),
         "the agent exited after {what}:\n{}",
         agent.stderr()
     );
-    let reply = crate::http::get(addr, "/healthz");
+    let reply = crate::http::get(addr, "/v1/status");
     assert_eq!(reply.status, 200, "after {what}");
 }

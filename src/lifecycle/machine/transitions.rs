@@ -333,9 +333,11 @@ impl Machine {
 
     fn on_self_stop_failed(&mut self, why: String, out: &mut Vec<Action>) {
         self.self_stop = SelfStopProgress::Failed(why.clone());
-        out.push(Action::Note(format!(
-            "self-stop failed ({why}): stopping the game and exiting 0, so that restart_policy never or on_failure still ends the deployment"
-        )));
+        out.push(Action::Note(if self.options.sidecar {
+            format!("self-stop failed ({why}): exiting 0")
+        } else {
+            format!("self-stop failed ({why}): stopping the game and exiting 0, so that restart_policy never or on_failure still ends the deployment")
+        }));
         self.exit_override = Some(crate::exit_code::SUCCESS);
         if let State::Ending(reason) = &self.state {
             let cause = StopCause::SelfStopFailed(reason.clone());
