@@ -186,9 +186,12 @@ fn sigterm_with_a_self_stop_hanging_exits_0_at_the_bound() {
     );
 }
 
+/// Arguments, variables, and what the error must say.
+type Refusal<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
 #[test]
 fn wrap_mode_options_are_refused_naming_them() {
-    let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+    let cases: &[Refusal] = &[
         (
             &["--pre-stop", "true"],
             &[],
