@@ -61,6 +61,29 @@ fn watch_pid_self_stops_once_when_the_process_ends_then_exits_0() {
     game.wait().unwrap();
 }
 
+/// A process that ended before the agent looked, not yet reaped (as one ending between the
+/// agent's start and its pidfd_open): its end is seen at once.
+#[test]
+fn watch_pid_of_a_process_already_ended_ends_the_match_at_once() {
+    let platform = Platform::start();
+    let mut game = sleeper();
+    game.kill().unwrap();
+    assert!(wait_until(DEADLINE, || support::state_of(Pid::from_raw(
+        game.id() as i32
+    )) == Some('Z')));
+    let mut command = sidecar_command(&platform);
+    command.args(["--watch-pid", &game.id().to_string()]);
+    let mut agent = Running::start(command);
+    assert_eq!(agent.exit_code(), 0, "{}", agent.stderr());
+    assert!(
+        agent.stderr().contains("the watched process has ended"),
+        "{}",
+        agent.stderr()
+    );
+    assert_eq!(platform.self_stops(), 1);
+    game.wait().unwrap();
+}
+
 #[test]
 fn watch_pid_with_an_exit_policy_exits_without_self_stop() {
     let platform = Platform::start();

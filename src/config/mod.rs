@@ -36,7 +36,7 @@ pub use sidecar::{SidecarOptions, SIDECAR_STOP_BOUND};
     name = "edgegap-agent",
     version,
     about = "Runs a game server on Edgegap: PID 1, signals, grace period, exit codes.",
-    after_help = "With no COMMAND the agent runs in sidecar mode, beside a game started by something else: the same API and platform calls, no spawning, no signal forwarding (see --watch-pid and --watch-parent).\n\nEvery option can also be set through the environment variable shown with it.",
+    after_help = "With no COMMAND the agent runs in sidecar mode, beside a game started by something else: the same API and platform calls, no spawning, no signal forwarding (see --watch-pid and --watch-parent). The options that act on a game the agent starts (--pre-stop, --end-on-log, --stop-signal, --forward-signal-map, --exit-code-map, the --restart-* options and --max-restarts, an --on-exit `restart`, --pass-platform-tokens) are refused there.\n\nEvery option can also be set through the environment variable shown with it.",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
