@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper::body::{Body, Frame, SizeHint};
+use hyper::body::{Body, Bytes, Frame, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -27,7 +27,7 @@ use tokio::time::{Instant, Sleep};
 use tracing::{debug, warn};
 
 use super::connections::{Activity, Registry};
-use super::json::BodyTimeout;
+use super::json::{BodyTimeout, ResponseBody};
 use super::metrics::ConnectionCut;
 use super::routes::handle;
 use super::state::ApiState;
@@ -110,7 +110,7 @@ pub async fn serve(
                 async move {
                     let response = handle(request, &state).await;
                     activity.answered();
-                    Ok::<_, Infallible>(response)
+                    Ok::<_, Infallible>(response.map(|body| TrackedBody { body, activity }))
                 }
             })
         };
@@ -158,6 +158,41 @@ fn out_of_descriptors(error: &std::io::Error) -> bool {
         error.raw_os_error(),
         Some(nix::libc::EMFILE | nix::libc::ENFILE)
     )
+}
+
+/// A response body that tells the connection's watchdog who it waits on: while the body has
+/// nothing to send (a stream between two changes), the answer is in progress and the client
+/// owes nothing; once it yields a line, the client has the answer timeout to take it (hyper
+/// asks for the next frame only once the last one is written).
+struct TrackedBody {
+    body: ResponseBody,
+    activity: Arc<Activity>,
+}
+
+impl Body for TrackedBody {
+    type Data = Bytes;
+    type Error = <ResponseBody as Body>::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        match &polled {
+            Poll::Pending => this.activity.request_started(),
+            Poll::Ready(_) => this.activity.answered(),
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// A request body that fails with [`BodyTimeout`] once its deadline passes, so a body sent a

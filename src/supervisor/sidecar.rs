@@ -93,7 +93,11 @@ pub async fn run(
     let mut signals = os::Signals::new().map_err(SuperviseError::Signals)?;
     let Sidecar { watch, parent_gone } = sidecar;
     let mut watched = watch.as_ref().map(ProcessWatch::watched_pid);
-    status.send_modify(|s| s.game_unwatched = watched.is_none());
+    // Not shown in the status's JSON: no version bump, no waiting client woken.
+    status.send_if_modified(|s| {
+        s.game_unwatched = watched.is_none();
+        false
+    });
     let ended = async move {
         match watch {
             Some(watch) => watch.ended().await,
