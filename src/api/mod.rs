@@ -73,12 +73,12 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tracing::warn;
 
-pub use commands::{MAX_PLAYER_ID_BYTES, MAX_REASON_BYTES};
-pub use json::{BodyTimeout, MAX_BODY_BYTES};
+pub use commands::{check_player_id, MAX_PLAYER_ID_BYTES, MAX_REASON_BYTES};
+pub use json::{read_body, BodyTimeout, ResponseBody, MAX_BODY_BYTES};
 pub use metrics::{ConnectionCut, Metrics};
 pub use routes::{handle, Route};
 pub use server::Limits;
-pub use state::{ApiState, ApiToken};
+pub use state::{ApiState, ApiToken, JoinRefused, Joined};
 
 /// The address the local API listens on by default; its URL is given to the game as
 /// `EDGEGAP_AGENT_URL`.
@@ -222,6 +222,18 @@ impl BoundApi {
     /// finish their current request. In the agent, `shutdown` never completes: the API serves
     /// until the process exits.
     pub async fn serve(self, state: Arc<ApiState>, shutdown: impl Future<Output = ()>) {
-        server::serve(self.listener, self.limits, state, shutdown).await;
+        let metrics = Arc::clone(&state.metrics);
+        self.serve_with(state, metrics, shutdown).await;
+    }
+
+    /// Serves another [`server::Handler`] within the same limits (the Agones SDK routes),
+    /// counting its connections in `metrics`.
+    pub async fn serve_with<H: server::Handler>(
+        self,
+        handler: Arc<H>,
+        metrics: Arc<Metrics>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        server::serve(self.listener, self.limits, handler, metrics, shutdown).await;
     }
 }

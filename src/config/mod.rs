@@ -3,6 +3,7 @@
 //! every error names the flag (and the variable, when the value came from one) and the value,
 //! and ends the agent with exit code 64 before the game is started.
 
+mod agones_sdk;
 mod lifecycle;
 mod platform;
 
@@ -24,6 +25,7 @@ use crate::units::{
     parse_duration, parse_duration_at_most, parse_signal, SignalMap, MAX_GRACE_PERIOD,
 };
 
+pub use agones_sdk::AgonesOptions;
 pub use lifecycle::{HookCommand, LifecycleOptions};
 pub use platform::{PlatformOptions, PlatformOptionsError, SelfStopOptions};
 
@@ -52,6 +54,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub api: ApiOptions,
+
+    #[command(flatten)]
+    pub agones: AgonesOptions,
 
     #[command(flatten)]
     pub game_env: GameEnvOptions,
@@ -302,6 +307,10 @@ impl Cli {
             matches.value_source("api_addr"),
             None | Some(ValueSource::DefaultValue)
         );
+        cli.agones.agones_addr_given = !matches!(
+            matches.value_source("agones_addr"),
+            None | Some(ValueSource::DefaultValue)
+        );
         cli.validate().map_err(ParseOutcome::Invalid)?;
         Ok(cli)
     }
@@ -357,6 +366,7 @@ impl Cli {
             ));
         }
         self.api.validate()?;
+        self.agones.validate()?;
         self.lifecycle.validate()
     }
 }
