@@ -11,9 +11,10 @@ mod support;
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use support::{agent_command, start_with_api, Running, FAKE_GAME};
+use support::{agent_command, start_with_api, wait_until, Running, FAKE_GAME};
 
 /// The tests that use port 7070 take turns (other test binaries run before or after).
 static PORT_7070: Mutex<()> = Mutex::new(());
@@ -230,7 +231,13 @@ fn with_7070_held_by_another_socket_the_game_reaches_its_agent_on_another_port()
     assert!(addr.ip().is_loopback(), "{addr}");
     assert_ne!(addr.port(), 7070);
     assert!(agent.wait_line("API POST /v1/ready").contains("-> 202"));
-    assert_eq!(http::get(addr, "/v1/status").json()["ready"], true);
+    // 202 is "accepted": the supervisor applies it a moment later.
+    assert!(
+        wait_until(Duration::from_secs(5), || http::get(addr, "/v1/status")
+            .json()["ready"]
+            == true),
+        "the game's ready never reached the status"
+    );
     let log = agent.stderr();
     assert!(
         log.contains("the default local API address 127.0.0.1:7070 cannot be bound"),

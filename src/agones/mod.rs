@@ -28,19 +28,19 @@ mod gameserver;
 // A refusal is a small struct; the routes return it by value.
 mod routes;
 pub mod sdk;
-pub mod watch;
+mod watch;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use tokio::sync::{watch as channel, Semaphore};
+use tokio::sync::watch as channel;
 use tokio::time::Instant;
 use tracing::warn;
 
 use crate::api::server::{Handler, ServedRequest};
-use crate::api::{self, ApiError, ApiState, BoundApi};
+use crate::api::{self, ApiError, ApiState, BoundApi, ResponseBody, WaitingClients};
 use crate::lifecycle::GameRequest;
 use sdk::{refuse, Code, Refusal, Sdk};
 
@@ -106,7 +106,8 @@ pub struct Agones {
     sdk: Mutex<Sdk>,
     /// Bumped on every change of the SDK state or the roster made here (watch streams).
     changes: channel::Sender<u64>,
-    watchers: Arc<Semaphore>,
+    /// The `/watch/gameserver` streams open, bounded.
+    watchers: WaitingClients,
     created_unix: u64,
 }
 
@@ -116,7 +117,7 @@ impl Agones {
             api,
             sdk: Mutex::new(Sdk::default()),
             changes: channel::Sender::new(0),
-            watchers: Arc::new(Semaphore::new(watch::MAX_WATCHERS)),
+            watchers: WaitingClients::default(),
             created_unix: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
@@ -201,9 +202,9 @@ impl Agones {
 }
 
 impl Handler for Agones {
-    type Body = watch::AgonesBody;
+    type Body = ResponseBody;
 
-    async fn handle(self: Arc<Self>, request: ServedRequest) -> hyper::Response<watch::AgonesBody> {
+    async fn handle(self: Arc<Self>, request: ServedRequest) -> hyper::Response<ResponseBody> {
         routes::handle(&self, request).await
     }
 }

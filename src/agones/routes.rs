@@ -12,16 +12,15 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Map, Value};
 
 use super::sdk::{refuse, Code, Refusal, Reserve};
-use super::watch::AgonesBody;
 use super::Agones;
-use crate::api::{check_player_id, read_body, JoinRefused, Joined};
+use crate::api::{check_player_id, json_response, read_body, JoinRefused, Joined, ResponseBody};
 use crate::lifecycle::GameRequest;
 use crate::units::MAX_MATCH_DURATION;
 
 type Answer = Result<Value, Refusal>;
 
 /// Answers one request.
-pub async fn handle<B>(agones: &std::sync::Arc<Agones>, request: Request<B>) -> Response<AgonesBody>
+pub async fn handle<B>(agones: &std::sync::Arc<Agones>, request: Request<B>) -> Response<ResponseBody>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
@@ -352,7 +351,7 @@ fn decode(segment: &str) -> Result<String, Refusal> {
 
 /// A JSON answer: 200 with the value, or the refusal's HTTP status with
 /// `{"code", "message", "details": []}`.
-pub fn answer(result: Answer) -> Response<AgonesBody> {
+pub fn answer(result: Answer) -> Response<ResponseBody> {
     let (status, value) = match result {
         Ok(value) => (StatusCode::OK, value),
         Err(Refusal { code, message }) => (
@@ -360,13 +359,11 @@ pub fn answer(result: Answer) -> Response<AgonesBody> {
             json!({"code": code as i32, "message": message, "details": []}),
         ),
     };
-    let mut bytes = serde_json::to_vec(&value).unwrap_or_else(|_| b"{}".to_vec());
-    bytes.push(b'\n');
-    AgonesBody::whole(status, Bytes::from(bytes))
+    json_response(status, &value)
 }
 
 /// The agent API's refusal of a body (408, 413, unreadable) in the SDK's error shape.
-fn reshape(refused: Response<crate::api::ResponseBody>) -> Response<AgonesBody> {
+fn reshape(refused: Response<ResponseBody>) -> Response<ResponseBody> {
     let status = refused.status();
     let code = match status {
         StatusCode::PAYLOAD_TOO_LARGE => Code::ResourceExhausted,

@@ -8,7 +8,7 @@
 
 use std::error::Error as StdError;
 
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::{Body, Bytes};
 use hyper::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{HeaderMap, Response, StatusCode};
@@ -34,8 +34,9 @@ impl std::fmt::Display for BodyTimeout {
 
 impl StdError for BodyTimeout {}
 
-/// The body type of every response.
-pub type ResponseBody = Full<Bytes>;
+/// The body type of every response: whole, or a stream of JSON lines
+/// ([`JsonLines`](super::stream::JsonLines)).
+pub type ResponseBody = Either<Full<Bytes>, super::stream::JsonLines>;
 
 /// A response with a JSON body.
 pub fn json_response(status: StatusCode, value: &Value) -> Response<ResponseBody> {
@@ -50,7 +51,7 @@ pub fn with_type(
     body: Bytes,
     content_type: &'static str,
 ) -> Response<ResponseBody> {
-    let mut response = Response::new(Full::new(body));
+    let mut response = Response::new(Either::Left(Full::new(body)));
     *response.status_mut() = status;
     response
         .headers_mut()

@@ -137,7 +137,9 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition (format 0.0.4) of every metric.
-    pub fn render(&self, status: &AgentStatus, players: usize) -> String {
+    /// The metrics now; `players` and `waiting` (clients waiting for a status change) are
+    /// read by the caller from the API's state.
+    pub fn render(&self, status: &AgentStatus, players: usize, waiting: usize) -> String {
         let mut out = String::with_capacity(2048);
         let uptime = status.started_at.elapsed().as_secs_f64();
         gauge(
@@ -211,6 +213,12 @@ impl Metrics {
                 cut.label()
             );
         }
+        gauge(
+            &mut out,
+            "edgegap_agent_api_waiting_clients",
+            "Local API clients waiting for a status change now (long polls and event streams).",
+        );
+        let _ = writeln!(out, "edgegap_agent_api_waiting_clients {waiting}");
         gauge(
             &mut out,
             "edgegap_agent_players_connected",

@@ -10,7 +10,9 @@
 //! | GET    | `/healthz`               |                                      | 200 the game runs (starting, running, ending); 503 `{error, detail}` not started / restarting / match ended and the game gone / stopping / exited |
 //! | GET    | `/readyz`                |                                      | 200 `{ready, by: "game" \| "ports"}`; 503 with what is missing |
 //! | GET    | `/v1/deployment`         |                                      | 200 the deployment context (ports, join addresses, location, tags, resources; never a token) |
-//! | GET    | `/v1/status`             |                                      | 200 `{state, trigger?, reason?, deadline_unix_ms?, ms_left?, child_pid, uptime_ms, restarts, ready, self_stop, players, last_heartbeat_ms_ago}` |
+//! | GET    | `/v1/status`             |                                      | 200 `{version, state, trigger?, reason?, deadline_unix_ms?, ms_left?, child_pid, uptime_ms, restarts, ready, self_stop, players, last_heartbeat_ms_ago}` |
+//! | GET    | `/v1/status?wait=30s&after=N` |                                 | 200 the status as soon as its `version` differs from N (or the next change, without `after`), or unchanged when the wait (at most 5m) ends; 503 when [`MAX_WAITING_CLIENTS`] wait already |
+//! | GET    | `/v1/events`             |                                      | 200 `application/x-ndjson`: the status now, then after each change, one object a line; 503 as above |
 //! | POST   | `/v1/ready`              | optional JSON                        | 202; the game is ready |
 //! | POST   | `/v1/heartbeat`          | optional JSON                        | 202 |
 //! | POST   | `/v1/match/end`          | optional `{"reason": str, "delay": "5s" \| secs}` (delay at most 1440m) | 202 `{accepted, status}` on every call (idempotent); never waits for the platform |
@@ -41,6 +43,9 @@
 //!   and be at most 64 KiB (413);
 //! - a client must take its answer within 10 s (a connection waiting that long with no
 //!   request in progress is closed);
+//! - a long poll or an event stream is an answer in progress, not a wait on the client:
+//!   the 10 s above apply only while a line it sent has not been taken; at most
+//!   [`MAX_WAITING_CLIENTS`] wait at once, each freed when answered or when its client goes;
 //! - at most 512 connections are open at once. At the cap (or when the agent is out of file
 //!   descriptors) a new connection is still accepted at once, and one open connection is
 //!   closed to make room: of the client address holding the most connections, the one that
@@ -64,6 +69,8 @@ mod metrics;
 mod routes;
 pub mod server;
 mod state;
+pub mod stream;
+mod waiting;
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -74,11 +81,13 @@ use tokio::net::TcpListener;
 use tracing::warn;
 
 pub use commands::{check_player_id, MAX_PLAYER_ID_BYTES, MAX_REASON_BYTES};
-pub use json::{read_body, BodyTimeout, ResponseBody, MAX_BODY_BYTES};
+pub use json::{json_response, read_body, BodyTimeout, ResponseBody, MAX_BODY_BYTES};
 pub use metrics::{ConnectionCut, Metrics};
 pub use routes::{handle, Route};
 pub use server::Limits;
 pub use state::{ApiState, ApiToken, JoinRefused, Joined};
+pub use stream::{json_lines, LineSender, WaitingClients, WaitingSlot, MAX_WAITING_CLIENTS};
+pub use waiting::{StatusQuery, MAX_STATUS_WAIT};
 
 /// The address the local API listens on by default; its URL is given to the game as
 /// `EDGEGAP_AGENT_URL`.

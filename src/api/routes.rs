@@ -16,6 +16,7 @@ use serde_json::json;
 use super::commands::{self, authorize, post};
 use super::json::{self, error, json_response, ResponseBody};
 use super::state::ApiState;
+use super::waiting;
 use crate::lifecycle::Lifecycle;
 
 /// Every route, as a closed set (metric labels, `Allow`).
@@ -25,6 +26,7 @@ pub enum Route {
     Readyz,
     Deployment,
     Status,
+    Events,
     Ready,
     Heartbeat,
     MatchEnd,
@@ -37,11 +39,12 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 12] = [
+    pub const ALL: [Route; 13] = [
         Route::Healthz,
         Route::Readyz,
         Route::Deployment,
         Route::Status,
+        Route::Events,
         Route::Ready,
         Route::Heartbeat,
         Route::MatchEnd,
@@ -59,6 +62,7 @@ impl Route {
             "/readyz" => (Route::Readyz, "GET"),
             "/v1/deployment" => (Route::Deployment, "GET"),
             "/v1/status" => (Route::Status, "GET"),
+            "/v1/events" => (Route::Events, "GET"),
             "/v1/ready" => (Route::Ready, "POST"),
             "/v1/heartbeat" => (Route::Heartbeat, "POST"),
             "/v1/match/end" => (Route::MatchEnd, "POST"),
@@ -77,6 +81,7 @@ impl Route {
             Route::Readyz => "readyz",
             Route::Deployment => "deployment",
             Route::Status => "status",
+            Route::Events => "events",
             Route::Ready => "ready",
             Route::Heartbeat => "heartbeat",
             Route::MatchEnd => "match_end",
@@ -105,7 +110,7 @@ where
         && parts.method == Method::GET
         && matches!(
             route,
-            Route::Deployment | Route::Status | Route::Players | Route::Metrics
+            Route::Deployment | Route::Status | Route::Events | Route::Players | Route::Metrics
         );
     let response = match guarded.then(|| authorize(state, &parts)) {
         Some(Err(refused)) => refused,
@@ -141,7 +146,8 @@ where
         (&Method::GET, Route::Healthz) => healthz(state),
         (&Method::GET, Route::Readyz) => readyz(state).await,
         (&Method::GET, Route::Deployment) => json_response(StatusCode::OK, &state.deployment()),
-        (&Method::GET, Route::Status) => status(state),
+        (&Method::GET, Route::Status) => waiting::status(state, parts.uri.query()).await,
+        (&Method::GET, Route::Events) => waiting::events(state),
         (&Method::GET, Route::Players) => players(state),
         (&Method::GET, Route::Metrics) => metrics(state),
         (&Method::POST, Route::Ready) => post(state, parts, body, commands::ready).await,
@@ -236,11 +242,6 @@ async fn readyz(state: &ApiState) -> Response<ResponseBody> {
     }
 }
 
-fn status(state: &ApiState) -> Response<ResponseBody> {
-    let status = state.status.borrow().to_json();
-    json_response(StatusCode::OK, &status)
-}
-
 fn players(state: &ApiState) -> Response<ResponseBody> {
     let players = state.players();
     json_response(
@@ -251,7 +252,9 @@ fn players(state: &ApiState) -> Response<ResponseBody> {
 
 fn metrics(state: &ApiState) -> Response<ResponseBody> {
     let players = state.players().len();
-    let text = state.metrics.render(&state.status.borrow(), players);
+    let text = state
+        .metrics
+        .render(&state.status.borrow(), players, state.waiting.len());
     json::with_type(
         StatusCode::OK,
         Bytes::from(text),

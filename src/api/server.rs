@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper::body::{Body, Frame, SizeHint};
+use hyper::body::{Body, Bytes, Frame, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -39,7 +39,10 @@ pub type ServedRequest = hyper::Request<DeadlineBody<hyper::body::Incoming>>;
 /// service sharing the same limits (the Agones SDK routes).
 pub trait Handler: Send + Sync + 'static {
     /// The body of this handler's responses.
-    type Body: Body<Data = hyper::body::Bytes, Error = Infallible> + Send + 'static;
+    type Body: Body<Data = hyper::body::Bytes, Error: Into<Box<dyn StdError + Send + Sync>>>
+        + Send
+        + Unpin
+        + 'static;
 
     /// Answers one request.
     fn handle(
@@ -136,7 +139,7 @@ pub async fn serve<H: Handler>(
                 async move {
                     let response = state.handle(request).await;
                     activity.answered();
-                    Ok::<_, Infallible>(response)
+                    Ok::<_, Infallible>(response.map(|body| TrackedBody { body, activity }))
                 }
             })
         };
@@ -184,6 +187,41 @@ fn out_of_descriptors(error: &std::io::Error) -> bool {
         error.raw_os_error(),
         Some(nix::libc::EMFILE | nix::libc::ENFILE)
     )
+}
+
+/// A response body that tells the connection's watchdog who it waits on: while the body has
+/// nothing to send (a stream between two changes), the answer is in progress and the client
+/// owes nothing; once it yields a line, the client has the answer timeout to take it (hyper
+/// asks for the next frame only once the last one is written).
+struct TrackedBody<B> {
+    body: B,
+    activity: Arc<Activity>,
+}
+
+impl<B: Body<Data = Bytes> + Unpin> Body for TrackedBody<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        match &polled {
+            Poll::Pending => this.activity.request_started(),
+            Poll::Ready(_) => this.activity.answered(),
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// A request body that fails with [`BodyTimeout`] once its deadline passes, so a body sent a

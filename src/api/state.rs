@@ -20,6 +20,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
 use super::metrics::Metrics;
+use super::stream::WaitingClients;
 use crate::lifecycle::{AgentStatus, GameRequest, Roster};
 
 /// The local API token. Its `Debug` never shows the value.
@@ -66,6 +67,8 @@ pub struct ApiState {
     /// `--ready-on-ports`: the internal TCP ports probed by `GET /readyz`; `None` when off.
     pub ready_ports: Option<Vec<u16>>,
     pub metrics: Arc<Metrics>,
+    /// The clients waiting for a status change (long polls and event streams), bounded.
+    pub waiting: WaitingClients,
     players: Roster,
 }
 
@@ -89,6 +92,7 @@ impl ApiState {
             guard_reads: false,
             ready_ports,
             metrics,
+            waiting: WaitingClients::default(),
             players: Roster::default(),
         }
     }

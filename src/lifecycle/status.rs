@@ -71,6 +71,9 @@ impl Lifecycle {
 /// The agent's state as published by the supervisor.
 #[derive(Debug, Clone, Serialize)]
 pub struct AgentStatus {
+    /// Grows by one with every change the supervisor publishes (not with heartbeats, whose
+    /// time is shown as an age): `GET /v1/status?wait=..&after=<version>` waits for a newer one.
+    pub version: u64,
     #[serde(flatten)]
     pub lifecycle: Lifecycle,
     /// The game's pid while it runs.
@@ -96,6 +99,7 @@ impl AgentStatus {
     /// The status of an agent that just started: no game yet.
     pub fn starting() -> AgentStatus {
         AgentStatus {
+            version: 1,
             lifecycle: Lifecycle::Starting,
             child_pid: None,
             started_at: Instant::now(),

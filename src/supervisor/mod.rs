@@ -316,8 +316,12 @@ impl Driver {
             GameRequest::Ready => info!("the game server says it is ready"),
             GameRequest::Heartbeat => {
                 debug!("heartbeat from the game server");
-                self.status
-                    .send_modify(|s| s.last_heartbeat = Some(Instant::now()));
+                // Not a change of the status (its age is computed when shown): no version
+                // bump, and no waiting client is woken for it.
+                self.status.send_if_modified(|s| {
+                    s.last_heartbeat = Some(Instant::now());
+                    false
+                });
             }
             GameRequest::MatchEnd { reason, delay } => info!(
                 reason = reason.as_deref().unwrap_or("none given"),
@@ -373,6 +377,7 @@ impl Driver {
                 s.ready = ready;
                 s.self_stop = self_stop;
                 s.players = players;
+                s.version += 1;
             }
             changed
         });
