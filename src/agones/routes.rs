@@ -20,7 +20,10 @@ use crate::units::MAX_MATCH_DURATION;
 type Answer = Result<Value, Refusal>;
 
 /// Answers one request.
-pub async fn handle<B>(agones: &std::sync::Arc<Agones>, request: Request<B>) -> Response<ResponseBody>
+pub async fn handle<B>(
+    agones: &std::sync::Arc<Agones>,
+    request: Request<B>,
+) -> Response<ResponseBody>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
