@@ -10,7 +10,7 @@ mod agones_sdk;
 mod http;
 mod support;
 
-use agones_sdk::{assert_error, sdk, start};
+use agones_sdk::{assert_error, sdk, start, start_with};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -123,6 +123,31 @@ fn agones_and_the_agent_api_share_one_player_set() {
     assert_eq!(
         sdk(addr, "GET", "/alpha/player/connected/d%20d", Value::Null),
         (200, json!({"bool": true}))
+    );
+}
+
+/// The idle timeout runs from players who joined and left through the Agones SDK: the one
+/// roster the agent's machine reads.
+#[test]
+fn the_idle_timeout_ends_the_match_from_players_tracked_through_agones() {
+    let (mut agent, _api, addr) = start_with(&["--idle-timeout", "1s"]);
+    assert_eq!(sdk(addr, "POST", "/ready", json!({})).0, 200);
+    let player = json!({"playerID": "solo"});
+    assert_eq!(
+        sdk(addr, "POST", "/alpha/player/connect", player.clone()).1,
+        json!({"bool": true})
+    );
+    assert_eq!(
+        sdk(addr, "POST", "/alpha/player/disconnect", player).1,
+        json!({"bool": true})
+    );
+    // Local mode: the match end cannot self-stop, so the agent stops the game and exits 0.
+    let (_status, took) = agent.wait_exit(DEADLINE);
+    assert!(took < DEADLINE);
+    let stderr = agent.stderr();
+    assert!(
+        stderr.contains("match ended: no players left for the idle timeout"),
+        "{stderr}"
     );
 }
 

@@ -11,10 +11,14 @@ use super::support::{start_with_api, Running};
 /// The agent with `--agones` on a free port around the fake game: the agent, its API's
 /// address and the Agones SDK's address (from the `AGONES_SDK_HTTP_PORT` the game got).
 pub fn start() -> (Running, SocketAddr, SocketAddr) {
-    let (mut agent, api) = start_with_api(
-        &["--agones", "--agones-addr", "127.0.0.1:0"],
-        &["--print-env", "AGONES_SDK_HTTP_PORT"],
-    );
+    start_with(&[])
+}
+
+/// As [`start`], with more options for the agent.
+pub fn start_with(agent_args: &[&str]) -> (Running, SocketAddr, SocketAddr) {
+    let mut args = vec!["--agones", "--agones-addr", "127.0.0.1:0"];
+    args.extend_from_slice(agent_args);
+    let (mut agent, api) = start_with_api(&args, &["--print-env", "AGONES_SDK_HTTP_PORT"]);
     let line = agent.wait_line("ENV AGONES_SDK_HTTP_PORT=");
     let port: u16 = line["ENV AGONES_SDK_HTTP_PORT=".len()..].parse().unwrap();
     (agent, api, SocketAddr::from(([127, 0, 0, 1], port)))
