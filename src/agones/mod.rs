@@ -25,7 +25,6 @@
 //! Agones's SDK clients send none, so it only listens on loopback (see `config`).
 
 mod gameserver;
-// A refusal is a small struct; the routes return it by value.
 mod routes;
 pub mod sdk;
 mod watch;
