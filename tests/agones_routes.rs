@@ -39,6 +39,7 @@ fn every_route_of_the_fixture_answers_with_its_method_and_405_otherwise() {
             "/metadata/label" | "/metadata/annotation" => json!({"key": "k", "value": "v"}),
             "/alpha/player/connect" | "/alpha/player/disconnect" => json!({"playerID": "p"}),
             p if p.ends_with("Value") => json!({"value": "v"}),
+            p if p.contains("/counters/") && method == "PATCH" => json!({"countDiff": "1"}),
             _ if method == "GET" => Value::Null,
             _ => json!({}),
         };

@@ -1,6 +1,7 @@
 //! The Agones SDK REST API's state with the real agent binary: the one player set shared
-//! with the agent's own API, capacity, label keys, Counter and List bounds, and the watch
-//! stream. `tests/agones_routes.rs` has the routes' shapes and the options.
+//! with the agent's own API (and the idle timeout running from it), capacity, label keys,
+//! Counter and List bounds. `tests/agones_routes.rs` has the routes' shapes and the options,
+//! `tests/agones_watch.rs` the watch stream.
 
 #[allow(dead_code)]
 #[path = "support/agones_sdk.rs"]
@@ -12,9 +13,6 @@ mod support;
 
 use agones_sdk::{assert_error, sdk, start, start_with};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
-
 use support::{wait_until, DEADLINE};
 
 #[test]
@@ -213,6 +211,16 @@ fn counters_and_lists_keep_agones_bounds() {
         "1"
     );
     assert_error(patch(json!({"count": "1x"})), 400, 3);
+    // As Agones: an update must change something, and refusals read as Agones's do.
+    assert_error(patch(json!({})), 400, 3);
+    let (_, refused) = patch(json!({"countDiff": "9"}));
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("out of range. "),
+        "{refused}"
+    );
 
     let list = "/v1beta1/lists/maps";
     assert_error(
@@ -246,6 +254,14 @@ fn counters_and_lists_keep_agones_bounds() {
             json!({"value": v}),
         )
     };
+    // Values beyond the capacity are cut, as Agones cuts them.
+    let cut = sdk(
+        addr,
+        "PATCH",
+        "/v1beta1/lists/cut",
+        json!({"capacity": 1, "values": ["x", "y"]}),
+    );
+    assert_eq!(cut.1["values"], json!(["x"]));
     assert_error(add("a"), 409, 6);
     assert_eq!(add("b").1["values"], json!(["a", "b"]));
     assert_error(add("c"), 400, 11);
@@ -286,121 +302,28 @@ fn counters_and_lists_keep_agones_bounds() {
     );
     assert_eq!(
         gs["status"]["lists"],
-        json!({"maps": {"capacity": "2", "values": ["b"]}})
+        json!({"cut": {"capacity": "1", "values": ["x"]}, "maps": {"capacity": "2", "values": ["b"]}})
     );
     for i in 0..63 {
         assert_eq!(
-            sdk(addr, "PATCH", &format!("/v1beta1/counters/c{i}"), json!({})).0,
+            sdk(
+                addr,
+                "PATCH",
+                &format!("/v1beta1/counters/c{i}"),
+                json!({"count": "0"})
+            )
+            .0,
             200
         );
     }
     assert_error(
-        sdk(addr, "PATCH", "/v1beta1/counters/too-many", json!({})),
+        sdk(
+            addr,
+            "PATCH",
+            "/v1beta1/counters/too-many",
+            json!({"count": "0"}),
+        ),
         429,
         8,
     );
-}
-
-/// A `/watch/gameserver` stream, read a `{"result"}` line at a time.
-struct Watch {
-    reader: BufReader<TcpStream>,
-}
-
-impl Watch {
-    fn open(addr: SocketAddr) -> Watch {
-        let mut stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(DEADLINE)).unwrap();
-        stream
-            .write_all(b"GET /watch/gameserver HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
-        Watch {
-            reader: BufReader::new(stream),
-        }
-    }
-
-    /// The status line and headers, or the whole answer of a refused stream.
-    fn status(&mut self) -> u16 {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
-    }
-
-    /// The next JSON line (the body is chunked: the size lines are skipped).
-    fn next(&mut self) -> Value {
-        loop {
-            let mut line = String::new();
-            assert!(
-                self.reader.read_line(&mut line).unwrap() > 0,
-                "the stream ended"
-            );
-            if let Ok(value) = serde_json::from_str::<Value>(line.trim()) {
-                return value;
-            }
-        }
-    }
-}
-
-#[test]
-fn the_watch_streams_the_current_game_server_then_each_change() {
-    let (_agent, _api, addr) = start();
-    let mut watch = Watch::open(addr);
-    assert_eq!(watch.status(), 200);
-    let first = watch.next();
-    assert_eq!(first["result"]["status"]["state"], "Scheduled", "{first}");
-    let label = json!({"key": "phase", "value": "lobby"});
-    sdk(addr, "PUT", "/metadata/label", label);
-    let second = watch.next();
-    assert_eq!(
-        second["result"]["object_meta"]["labels"]["agones.dev/sdk-phase"], "lobby",
-        "{second}"
-    );
-    sdk(addr, "POST", "/ready", json!({}));
-    let mut seen = watch.next();
-    while seen["result"]["status"]["state"] != "Ready" {
-        seen = watch.next();
-    }
-}
-
-/// A stream with nothing to say outlives the server's 10 s answer limit, and a reservation
-/// lapsing is a change the stream reports on its own.
-#[test]
-fn a_watch_outlives_the_answer_limit_and_reports_a_reservation_lapsing() {
-    let (_agent, _api, addr) = start();
-    sdk(addr, "POST", "/ready", json!({}));
-    let mut watch = Watch::open(addr);
-    assert_eq!(watch.status(), 200);
-    let state = |value: &Value| value["result"]["status"]["state"].clone();
-    let mut seen = watch.next();
-    while state(&seen) != "Ready" {
-        seen = watch.next();
-    }
-    let started = std::time::Instant::now();
-    assert_eq!(
-        sdk(addr, "POST", "/reserve", json!({"seconds": "12"})).0,
-        200
-    );
-    assert_eq!(state(&watch.next()), "Reserved");
-    assert_eq!(state(&watch.next()), "Ready");
-    let took = started.elapsed();
-    assert!(took >= std::time::Duration::from_secs(12), "{took:?}");
-}
-
-#[test]
-fn watch_streams_are_bounded_and_freed_when_their_client_goes() {
-    let (_agent, _api, addr) = start();
-    let mut open: Vec<Watch> = (0..edgegap_agent::api::MAX_WAITING_CLIENTS)
-        .map(|_| {
-            let mut watch = Watch::open(addr);
-            assert_eq!(watch.status(), 200);
-            watch.next();
-            watch
-        })
-        .collect();
-    let (status, body) = sdk(addr, "GET", "/watch/gameserver", Value::Null);
-    assert_error((status, body), 429, 8);
-    open.pop();
-    assert!(wait_until(DEADLINE, || {
-        let mut watch = Watch::open(addr);
-        watch.status() == 200
-    }));
 }

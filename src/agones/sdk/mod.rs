@@ -56,10 +56,19 @@ impl Code {
     }
 }
 
+/// A refusal. Its message starts as Agones's own do (`out of range. ...`, `not found. ...`,
+/// `already exists. ...`, `invalid argument. ...`), so a client that reads them still can.
 pub fn refuse(code: Code, message: impl Into<String>) -> Refusal {
+    let prefix = match code {
+        Code::InvalidArgument => "invalid argument. ",
+        Code::NotFound => "not found. ",
+        Code::AlreadyExists => "already exists. ",
+        Code::OutOfRange => "out of range. ",
+        _ => "",
+    };
     Refusal {
         code,
-        message: message.into(),
+        message: format!("{prefix}{}", message.into()),
     }
 }
 
@@ -144,8 +153,10 @@ impl Sdk {
 
     /// `PATCH /v1beta1/counters/{name}`. Agones declares Counters in the GameServer spec; with
     /// no spec the first update creates one (capacity [`DEFAULT_CAPACITY`], as Agones
-    /// defaults it). `capacity` is set first, then `count`, then `count_diff` applied; a
-    /// count outside `[0, capacity]` is OUT_OF_RANGE and changes nothing.
+    /// defaults it). As in Agones: an update with none of the three is INVALID_ARGUMENT;
+    /// `capacity` is set first (a count above it is lowered to it), then `count`, then
+    /// `count_diff` applied; a count outside `[0, capacity]` is OUT_OF_RANGE and changes
+    /// nothing.
     pub fn update_counter(
         &mut self,
         name: &str,
@@ -154,6 +165,12 @@ impl Sdk {
         count_diff: i64,
     ) -> Result<Counter, Refusal> {
         check_name(name, "Counter")?;
+        if count.is_none() && capacity.is_none() && count_diff == 0 {
+            return Err(refuse(
+                Code::InvalidArgument,
+                "a Counter update needs `count`, `capacity` or a non-zero `countDiff`",
+            ));
+        }
         if !self.counters.contains_key(name) && self.counters.len() >= MAX_COUNTERS {
             return Err(refuse(
                 Code::ResourceExhausted,
@@ -192,7 +209,8 @@ impl Sdk {
     }
 
     /// `PATCH /v1beta1/lists/{name}`: replaces the fields given (values deduplicated, in
-    /// order); created on first update as for Counters.
+    /// order, and cut to the capacity as Agones cuts them); created on first update as for
+    /// Counters. A capacity outside `[0, 1000]` is OUT_OF_RANGE.
     pub fn update_list(
         &mut self,
         name: &str,
@@ -228,16 +246,9 @@ impl Sdk {
                 }
             }
         }
-        if list.values.len() as i64 > list.capacity {
-            return Err(refuse(
-                Code::OutOfRange,
-                format!(
-                    "{} values exceed the capacity {} of List {name:?}",
-                    list.values.len(),
-                    list.capacity
-                ),
-            ));
-        }
+        // As Agones does, values beyond the capacity are dropped, the last ones first.
+        list.values
+            .truncate(usize::try_from(list.capacity).unwrap_or(usize::MAX));
         self.lists.insert(name.to_owned(), list.clone());
         Ok(list)
     }
@@ -246,16 +257,17 @@ impl Sdk {
     pub fn add_value(&mut self, name: &str, value: String) -> Result<List, Refusal> {
         check_value(&value)?;
         let list = self.list_mut(name)?;
-        if list.values.contains(&value) {
-            return Err(refuse(
-                Code::AlreadyExists,
-                format!("{value:?} is already in List {name:?}"),
-            ));
-        }
+        // Capacity first, then duplicates: Agones's order.
         if list.values.len() as i64 >= list.capacity {
             return Err(refuse(
                 Code::OutOfRange,
                 format!("List {name:?} is at its capacity {}", list.capacity),
+            ));
+        }
+        if list.values.contains(&value) {
+            return Err(refuse(
+                Code::AlreadyExists,
+                format!("{value:?} is already in List {name:?}"),
             ));
         }
         list.values.push(value);

@@ -128,3 +128,40 @@ fn reserve_lapses() {
     sdk.reserved = Some(Reserve::Indefinitely);
     assert!(sdk.is_reserved(now + std::time::Duration::from_secs(1_000_000)));
 }
+
+#[test]
+fn an_empty_counter_update_is_refused_and_a_lowered_capacity_lowers_the_count() {
+    let mut sdk = Sdk::default();
+    assert_eq!(
+        sdk.update_counter("c", None, None, 0).map_err(|r| r.code),
+        Err(Code::InvalidArgument)
+    );
+    assert!(sdk.counters.is_empty());
+    assert!(sdk.update_counter("c", Some(7), None, 0).is_ok());
+    let lowered = sdk.update_counter("c", None, Some(3), 0);
+    assert_eq!(lowered.map(|c| (c.count, c.capacity)), Ok((3, 3)));
+}
+
+#[test]
+fn lists_are_cut_to_their_capacity_and_a_full_list_is_out_of_range_before_a_duplicate() {
+    let mut sdk = Sdk::default();
+    let values = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
+    let cut = sdk.update_list("l", Some(2), Some(values));
+    assert_eq!(
+        cut.map(|l| l.values),
+        Ok(vec!["a".to_owned(), "b".to_owned()])
+    );
+    let refused = sdk.add_value("l", "a".into());
+    assert_eq!(refused.map_err(|r| r.code), Err(Code::OutOfRange));
+    let lowered = sdk.update_list("l", Some(1), None);
+    assert_eq!(lowered.map(|l| l.values), Ok(vec!["a".to_owned()]));
+}
+
+#[test]
+fn refusals_begin_as_agones_messages_do() {
+    let message = |code| refuse(code, "x").message;
+    assert_eq!(message(Code::OutOfRange), "out of range. x");
+    assert_eq!(message(Code::NotFound), "not found. x");
+    assert_eq!(message(Code::AlreadyExists), "already exists. x");
+    assert_eq!(message(Code::InvalidArgument), "invalid argument. x");
+}
