@@ -77,7 +77,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tracing::warn;
 
 pub use commands::{check_player_id, MAX_PLAYER_ID_BYTES, MAX_REASON_BYTES};
@@ -141,10 +141,16 @@ pub struct BoundApi {
     limits: Limits,
 }
 
+/// How many connections the kernel may hold for the API before it accepts them (capped by
+/// `net.core.somaxconn`). The standard 128 overflows under a flood of reconnecting clients,
+/// and a connection refused from a full queue waits a whole second for its SYN to be sent
+/// again: the game's match end among them.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
 /// Binds the API's listening socket (port 0 picks a free port; see [`BoundApi::local_addr`]).
 pub async fn bind(addr: SocketAddr) -> Result<BoundApi, ApiError> {
     let bind_error = |source| ApiError::Bind { addr, source };
-    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let listener = listen(addr).map_err(bind_error)?;
     let addr = listener.local_addr().map_err(bind_error)?;
     Ok(BoundApi {
         listener,
@@ -157,6 +163,18 @@ pub async fn bind(addr: SocketAddr) -> Result<BoundApi, ApiError> {
             max_head_bytes: MAX_HEAD_BYTES,
         },
     })
+}
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: an agent restarted in place rebinds at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Binds where `addr` says. The default address gives way, with a warning, to a free
