@@ -8,7 +8,9 @@
 //!    per datagram (UDP): `JOIN <id>`, `LEAVE <id>`, `END`, `PING`; answers `OK ...`/`ERR ...`;
 //! 3. reads the deployment context (`GET /v1/deployment`) from the agent at `EDGEGAP_AGENT_URL`,
 //!    and declares itself ready (`POST /v1/ready`) once bound;
-//! 4. reports players joining and leaving, heartbeats every `--heartbeat`;
+//! 4. reports players joining and leaving, heartbeats every `--heartbeat`, and follows the
+//!    agent's status with a long poll (`GET /v1/status?wait=30s&after=<version>`), saying when
+//!    the match is ending or the server is being stopped, with the milliseconds left;
 //! 5. ends the match through the agent (`POST /v1/match/end`) after `--match-duration` or on `END`;
 //!    if the agent cannot be reached it saves and exits 0, which the agent's default exit-code
 //!    policy (`0=stop`) also treats as the end of the match;
@@ -144,6 +146,17 @@ impl Api {
 
     /// Sends one request; returns the status code and the body.
     fn call(&self, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String), String> {
+        self.call_within(method, path, body, Duration::from_secs(2))
+    }
+
+    /// As [`Api::call`], waiting up to `timeout` for the answer (a long poll waits longer).
+    fn call_within(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        timeout: Duration,
+    ) -> Result<(u16, String), String> {
         let authority = self
             .authority
             .as_deref()
@@ -153,9 +166,8 @@ impl Api {
             .map_err(|e| format!("{authority}: {e}"))?
             .next()
             .ok_or_else(|| format!("{authority}: no address"))?;
-        let timeout = Duration::from_secs(2);
-        let mut stream =
-            TcpStream::connect_timeout(&address, timeout).map_err(|e| format!("{address}: {e}"))?;
+        let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2))
+            .map_err(|e| format!("{address}: {e}"))?;
         stream.set_read_timeout(Some(timeout)).ok();
         stream.set_write_timeout(Some(timeout)).ok();
         let body = body.unwrap_or("");
@@ -217,6 +229,50 @@ fn json_str<'a>(json: &'a str, key: &str) -> Option<&'a str> {
     let value = after.trim_start().strip_prefix(':')?.trim_start();
     let value = value.strip_prefix('"')?;
     Some(&value[..value.find('"')?])
+}
+
+/// The first whole-number value of `"key"` in a JSON text.
+fn json_u64(json: &str, key: &str) -> Option<u64> {
+    let after = &json[json.find(&format!("\"{key}\""))? + key.len() + 2..];
+    let value = after.trim_start().strip_prefix(':')?.trim_start();
+    let end = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    value[..end].parse().ok()
+}
+
+/// Follows the agent's status without polling (`GET /v1/status?wait=30s&after=<version>`,
+/// a long poll) and says when the match starts ending or the server is being stopped, with
+/// the time left: the moment the agent knows, before any signal. A real game would start
+/// its end-of-match flow or its save here.
+fn watch_agent(api: &Api) {
+    let mut version = 0;
+    let mut state = String::new();
+    loop {
+        let path = format!("/v1/status?wait=30s&after={version}");
+        match api.call_within("GET", &path, None, Duration::from_secs(35)) {
+            Ok((200, body)) => {
+                version = json_u64(&body, "version").unwrap_or(version);
+                let now = json_str(&body, "state").unwrap_or("?").to_owned();
+                if now != state {
+                    match now.as_str() {
+                        "ending" => say!(
+                            "agent: the match is ending ({})",
+                            json_str(&body, "reason").unwrap_or("no reason given")
+                        ),
+                        "stopping" => say!(
+                            "agent: the server is being stopped, {} ms left",
+                            json_u64(&body, "ms_left").unwrap_or(0)
+                        ),
+                        _ => {}
+                    }
+                    state = now;
+                }
+            }
+            // An agent without the long poll, or none at all: nothing to follow.
+            Ok(_) | Err(_) => return,
+        }
+    }
 }
 
 fn json_escape(text: &str) -> String {
@@ -412,6 +468,10 @@ fn main() {
 
     game.report("ready", "/v1/ready", "{}");
     say!("READY");
+    {
+        let game = game.clone();
+        std::thread::spawn(move || watch_agent(&game.api));
+    }
 
     if let Some(every) = game.options.heartbeat {
         let game = game.clone();

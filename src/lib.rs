@@ -7,6 +7,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod agones;
 pub mod api;
 pub mod config;
 pub mod exit_code;

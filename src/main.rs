@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use edgegap_agent::agones::{self, Agones};
 use edgegap_agent::api::{self, ApiState, Metrics};
 use edgegap_agent::config::{Cli, ParseOutcome, Subcommand};
 use edgegap_agent::lifecycle::AgentStatus;
@@ -129,6 +130,21 @@ fn run() -> ExitCode {
         };
         let url = bound.url();
         tracing::info!(addr = %bound.local_addr(), url = %url, "local API listening");
+        // With --agones, the Agones SDK API too: bound before the game, which gets its port.
+        let agones_bound = if cli.agones.agones {
+            match agones::bind(cli.agones_listen_addr(), &platform.internal_ports()).await {
+                Ok(bound) => {
+                    tracing::info!(addr = %bound.local_addr(), "Agones SDK API listening");
+                    Some(bound)
+                }
+                Err(error) => {
+                    tracing::error!(%error, "the Agones SDK API could not be started");
+                    return error.exit_code();
+                }
+            }
+        } else {
+            None
+        };
         let (status_tx, status_rx) = watch::channel(AgentStatus::starting());
         let (request_tx, request_rx) = mpsc::unbounded_channel();
         let metrics = Arc::new(Metrics::default());
@@ -155,6 +171,15 @@ fn run() -> ExitCode {
             status: status_tx,
             roster: state.roster(),
         };
+        // The Agones SDK API serves beside the agent's; in wrap mode the game gets its port.
+        let agones_port = agones_bound.map(|bound| {
+            let port = bound.local_addr().port().to_string();
+            // Its connections are counted apart: the agent API's metrics stay its own.
+            let sdk = Arc::new(Agones::new(Arc::clone(&state)));
+            let metrics = Arc::new(Metrics::default());
+            tokio::spawn(bound.serve_with(sdk, metrics, std::future::pending()));
+            port
+        });
         // 8. Sidecar mode: run the match lifecycle beside the game to its end.
         if let Some(sidecar) = sidecar {
             return match supervisor::sidecar::run(sidecar, cli.machine_options(), self_stop, link)
@@ -172,6 +197,9 @@ fn run() -> ExitCode {
         let mut extra_env = vec![("EDGEGAP_AGENT_URL", url)];
         if let Some(token) = &cli.api.api_token {
             extra_env.push(("EDGEGAP_AGENT_API_TOKEN", token.expose().to_owned()));
+        }
+        if let Some(port) = agones_port {
+            extra_env.push(("AGONES_SDK_HTTP_PORT", port));
         }
         let launch = Launch {
             command: cli.command.clone(),

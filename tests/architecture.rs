@@ -13,6 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["exit_code", "logging"],
     &["os", "platform", "lifecycle"],
     &["api", "supervisor"],
+    &["agones"],
     &["wiring"],
     &["config"],
 ];

@@ -263,3 +263,39 @@ fn a_game_told_to_ignore_sigterm_keeps_serving() {
     game.wait_line("[game] SAVED");
     assert_eq!(game.exit_code(), 0);
 }
+
+/// Under the real agent, the game follows its status with a long poll and hears of the match
+/// end and of the stop (with the time it has left) as they happen, before any signal.
+#[test]
+fn under_the_agent_the_game_hears_of_the_match_end_and_the_stop_at_once() {
+    let port = free_port();
+    let mut command = support::agent_command();
+    command.args(["--grace-period", "20s", "--"]);
+    command.arg(example_game()).args([
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--end-delay",
+        "60s",
+        "--ignore-term",
+    ]);
+    let mut agent = Running::start(command);
+    agent.wait_line("[game] READY");
+    assert_eq!(tell(port, "END"), "OK ending");
+    agent.wait_line("[game] agent: the match is ending (a player asked for it)");
+
+    agent.signal(Signal::SIGTERM);
+    let line = agent.wait_line("[game] agent: the server is being stopped, ");
+    let left: u64 = line
+        .trim_start_matches("[game] agent: the server is being stopped, ")
+        .trim_end_matches(" ms left")
+        .parse()
+        .unwrap_or_else(|e| panic!("{line:?}: {e}"));
+    // Grace 20 s minus the 1 s kill margin, less the moment it took.
+    assert!((10_000..=19_000).contains(&left), "{line}");
+    // The game ignores TERM; the second stop request sends it INT: it saves and exits.
+    agent.signal(Signal::SIGINT);
+    agent.wait_line("[game] SAVED");
+    agent.wait_exit(DEADLINE);
+}

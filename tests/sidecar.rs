@@ -133,6 +133,37 @@ fn lost_heartbeats_end_the_match_with_one_self_stop_and_kill_nothing() {
     game.wait().unwrap();
 }
 
+/// `--agones` beside the game: the Agones SDK API serves on the address given (it does not
+/// give way: the game cannot learn another port), and `/shutdown` ends the match with one
+/// self-stop.
+#[test]
+fn with_agones_the_sdk_api_serves_and_shutdown_self_stops_once() {
+    let platform = Platform::start();
+    let mut command = sidecar_command(&platform);
+    command.args(["--agones", "--agones-addr", "127.0.0.1:0"]);
+    let mut agent = Running::start(command);
+    let addr = api_addr(&agent);
+    wait_log(&agent, "Agones SDK API listening addr=");
+    let stderr = agent.stderr();
+    let start = stderr.find("Agones SDK API listening addr=").unwrap()
+        + "Agones SDK API listening addr=".len();
+    let agones: std::net::SocketAddr = stderr[start..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(post(agones, "/ready", "{}"), 200);
+    assert_eq!(post(agones, "/health", "{}"), 200);
+    assert_eq!(post(agones, "/shutdown", "{}"), 200);
+    assert_eq!(post(agones, "/shutdown", "{}"), 200);
+    platform.wait_self_stops(1);
+    assert_eq!(status(addr)["state"], "ending");
+    agent.signal(Signal::SIGTERM);
+    assert_eq!(agent.exit_code(), 0, "{}", agent.stderr());
+    assert_eq!(platform.self_stops(), 1);
+}
+
 /// The platform answers the self-stop 1.5 s late: SIGTERM waits for the answer, then exits 0.
 #[test]
 fn sigterm_with_a_self_stop_in_flight_waits_for_its_answer_then_exits_0() {

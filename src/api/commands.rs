@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::json::{self, error, json_response, ResponseBody};
-use super::state::ApiState;
+use super::state::{ApiState, Joined};
 use crate::lifecycle::GameRequest;
 use crate::units::{at_most, parse_duration_at_most, MAX_MATCH_DURATION};
 
@@ -188,14 +188,20 @@ struct PlayerBody {
 
 fn player_id(body: &[u8]) -> Result<String, Response<ResponseBody>> {
     let PlayerBody { id } = json::parse_required(body, r#"{"id": "<player id>"}"#)?;
+    check_player_id(&id)
+        .map_err(|detail| error(StatusCode::BAD_REQUEST, "invalid player id", detail))?;
+    Ok(id)
+}
+
+/// `Err` naming the rule when `id` is not a valid player id: 1 to [`MAX_PLAYER_ID_BYTES`]
+/// bytes without control characters (the rule of every route that takes a player id).
+pub fn check_player_id(id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > MAX_PLAYER_ID_BYTES || id.chars().any(char::is_control) {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            "invalid player id",
-            format!("`id` must be 1 to {MAX_PLAYER_ID_BYTES} bytes without control characters"),
+        return Err(format!(
+            "`id` must be 1 to {MAX_PLAYER_ID_BYTES} bytes without control characters"
         ));
     }
-    Ok(id)
+    Ok(())
 }
 
 /// Connecting an id that is already connected changes nothing (`"new": false`).
@@ -204,21 +210,13 @@ pub fn connect(state: &ApiState, body: &[u8]) -> Response<ResponseBody> {
         Ok(id) => id,
         Err(refused) => return refused,
     };
-    let mut players = state.players();
-    let new = players.insert(id.clone());
-    if new
-        && state
-            .requests
-            .send(GameRequest::PlayerConnected(id.clone()))
-            .is_err()
-    {
-        players.remove(&id);
-        return agent_exiting();
+    match state.connect_player(&id, None) {
+        Ok(Joined { new, count }) => json_response(
+            StatusCode::OK,
+            &json!({"id": id, "connected": true, "new": new, "count": count}),
+        ),
+        Err(_) => agent_exiting(),
     }
-    json_response(
-        StatusCode::OK,
-        &json!({"id": id, "connected": true, "new": new, "count": players.len()}),
-    )
 }
 
 /// Disconnecting an id that is not connected is a 404, so a game notices its own bookkeeping
@@ -228,24 +226,16 @@ pub fn disconnect(state: &ApiState, body: &[u8]) -> Response<ResponseBody> {
         Ok(id) => id,
         Err(refused) => return refused,
     };
-    let mut players = state.players();
-    if !players.remove(&id) {
-        return error(
+    match state.disconnect_player(&id) {
+        Ok(Some(count)) => json_response(
+            StatusCode::OK,
+            &json!({"id": id, "connected": false, "count": count}),
+        ),
+        Ok(None) => error(
             StatusCode::NOT_FOUND,
             "unknown player",
             format!("no connected player has id {id:?}"),
-        );
+        ),
+        Err(_) => agent_exiting(),
     }
-    if state
-        .requests
-        .send(GameRequest::PlayerDisconnected(id.clone()))
-        .is_err()
-    {
-        players.insert(id);
-        return agent_exiting();
-    }
-    json_response(
-        StatusCode::OK,
-        &json!({"id": id, "connected": false, "count": players.len()}),
-    )
 }

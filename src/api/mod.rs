@@ -77,16 +77,16 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tracing::warn;
 
-pub use commands::{MAX_PLAYER_ID_BYTES, MAX_REASON_BYTES};
-pub use json::{BodyTimeout, MAX_BODY_BYTES};
+pub use commands::{check_player_id, MAX_PLAYER_ID_BYTES, MAX_REASON_BYTES};
+pub use json::{json_response, read_body, BodyTimeout, ResponseBody, MAX_BODY_BYTES};
 pub use metrics::{ConnectionCut, Metrics};
 pub use routes::{handle, Route};
 pub use server::Limits;
-pub use state::{ApiState, ApiToken};
-pub use stream::MAX_WAITING_CLIENTS;
+pub use state::{ApiState, ApiToken, JoinRefused, Joined};
+pub use stream::{json_lines, LineSender, WaitingClients, WaitingSlot, MAX_WAITING_CLIENTS};
 pub use waiting::{StatusQuery, MAX_STATUS_WAIT};
 
 /// The address the local API listens on by default; its URL is given to the game as
@@ -141,10 +141,16 @@ pub struct BoundApi {
     limits: Limits,
 }
 
+/// How many connections the kernel may hold for the API before it accepts them (capped by
+/// `net.core.somaxconn`). The standard 128 overflows under a flood of reconnecting clients,
+/// and a connection refused from a full queue waits a whole second for its SYN to be sent
+/// again: the game's match end among them.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
 /// Binds the API's listening socket (port 0 picks a free port; see [`BoundApi::local_addr`]).
 pub async fn bind(addr: SocketAddr) -> Result<BoundApi, ApiError> {
     let bind_error = |source| ApiError::Bind { addr, source };
-    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let listener = listen(addr).map_err(bind_error)?;
     let addr = listener.local_addr().map_err(bind_error)?;
     Ok(BoundApi {
         listener,
@@ -157,6 +163,18 @@ pub async fn bind(addr: SocketAddr) -> Result<BoundApi, ApiError> {
             max_head_bytes: MAX_HEAD_BYTES,
         },
     })
+}
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: an agent restarted in place rebinds at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Binds where `addr` says. The default address gives way, with a warning, to a free
@@ -231,6 +249,18 @@ impl BoundApi {
     /// finish their current request. In the agent, `shutdown` never completes: the API serves
     /// until the process exits.
     pub async fn serve(self, state: Arc<ApiState>, shutdown: impl Future<Output = ()>) {
-        server::serve(self.listener, self.limits, state, shutdown).await;
+        let metrics = Arc::clone(&state.metrics);
+        self.serve_with(state, metrics, shutdown).await;
+    }
+
+    /// Serves another [`server::Handler`] within the same limits (the Agones SDK routes),
+    /// counting its connections in `metrics`.
+    pub async fn serve_with<H: server::Handler>(
+        self,
+        handler: Arc<H>,
+        metrics: Arc<Metrics>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        server::serve(self.listener, self.limits, handler, metrics, shutdown).await;
     }
 }

@@ -28,9 +28,36 @@ use tracing::{debug, warn};
 
 use super::connections::{Activity, Registry};
 use super::json::{BodyTimeout, ResponseBody};
-use super::metrics::ConnectionCut;
+use super::metrics::{ConnectionCut, Metrics};
 use super::routes::handle;
 use super::state::ApiState;
+
+/// The request type every handler gets: hyper's body behind the body deadline.
+pub type ServedRequest = hyper::Request<DeadlineBody<hyper::body::Incoming>>;
+
+/// What answers the requests of one server: the agent's API ([`ApiState`]) or another
+/// service sharing the same limits (the Agones SDK routes).
+pub trait Handler: Send + Sync + 'static {
+    /// The body of this handler's responses.
+    type Body: Body<Data = hyper::body::Bytes, Error: Into<Box<dyn StdError + Send + Sync>>>
+        + Send
+        + Unpin
+        + 'static;
+
+    /// Answers one request.
+    fn handle(
+        self: Arc<Self>,
+        request: ServedRequest,
+    ) -> impl Future<Output = hyper::Response<Self::Body>> + Send;
+}
+
+impl Handler for ApiState {
+    type Body = ResponseBody;
+
+    async fn handle(self: Arc<Self>, request: ServedRequest) -> hyper::Response<ResponseBody> {
+        handle(request, &self).await
+    }
+}
 
 /// The limits one server applies.
 #[derive(Debug, Clone, Copy)]
@@ -51,11 +78,13 @@ pub struct Limits {
 }
 
 /// Accepts and serves connections until `shutdown` completes; then stops accepting and lets
-/// open connections finish their current request.
-pub async fn serve(
+/// open connections finish their current request. Connections and cuts are counted in
+/// `metrics`.
+pub async fn serve<H: Handler>(
     listener: TcpListener,
     limits: Limits,
-    state: Arc<ApiState>,
+    state: Arc<H>,
+    metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut builder = http1::Builder::new();
@@ -80,7 +109,7 @@ pub async fn serve(
                 // Make room and try again at once: the evicted task closes its socket when
                 // it is dropped, which needs this task to yield.
                 if registry.evict_one() {
-                    state.metrics.record_cut(ConnectionCut::Evicted);
+                    metrics.record_cut(ConnectionCut::Evicted);
                     tokio::task::yield_now().await;
                 } else {
                     warn!(%error, "local API cannot accept a connection");
@@ -95,7 +124,7 @@ pub async fn serve(
             }
         };
         while registry.len() >= limits.max_connections && registry.evict_one() {
-            state.metrics.record_cut(ConnectionCut::Evicted);
+            metrics.record_cut(ConnectionCut::Evicted);
         }
         let _ = stream.set_nodelay(true);
         let activity = Arc::new(Activity::new(epoch));
@@ -108,7 +137,7 @@ pub async fn serve(
                 activity.request_started();
                 let request = request.map(|body| DeadlineBody::new(body, limits.body_read_timeout));
                 async move {
-                    let response = handle(request, &state).await;
+                    let response = state.handle(request).await;
                     activity.answered();
                     Ok::<_, Infallible>(response.map(|body| TrackedBody { body, activity }))
                 }
@@ -116,7 +145,7 @@ pub async fn serve(
         };
         let connection = builder.serve_connection(TokioIo::new(stream), service);
         let mut closing = closing.clone();
-        let metrics = Arc::clone(&state.metrics);
+        let metrics = Arc::clone(&metrics);
         let task = tokio::spawn(async move {
             let _registration = registration;
             let _open = metrics.connection_opened();
@@ -164,14 +193,14 @@ fn out_of_descriptors(error: &std::io::Error) -> bool {
 /// nothing to send (a stream between two changes), the answer is in progress and the client
 /// owes nothing; once it yields a line, the client has the answer timeout to take it (hyper
 /// asks for the next frame only once the last one is written).
-struct TrackedBody {
-    body: ResponseBody,
+struct TrackedBody<B> {
+    body: B,
     activity: Arc<Activity>,
 }
 
-impl Body for TrackedBody {
+impl<B: Body<Data = Bytes> + Unpin> Body for TrackedBody<B> {
     type Data = Bytes;
-    type Error = <ResponseBody as Body>::Error;
+    type Error = B::Error;
 
     fn poll_frame(
         self: Pin<&mut Self>,

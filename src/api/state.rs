@@ -131,6 +131,70 @@ impl ApiState {
     pub fn roster(&self) -> Roster {
         self.players.clone()
     }
+
+    /// Connects player `id` (already validated) to the one roster and tells the supervisor,
+    /// unless `capacity` is given and reached by other players. `POST /v1/players/connect`
+    /// and the Agones SDK's `PlayerConnect` both come here, so idle and empty timeouts see
+    /// every player whichever way it joined.
+    pub fn connect_player(&self, id: &str, capacity: Option<usize>) -> Result<Joined, JoinRefused> {
+        let mut players = self.players();
+        if players.contains(id) {
+            return Ok(Joined {
+                new: false,
+                count: players.len(),
+            });
+        }
+        if capacity.is_some_and(|capacity| players.len() >= capacity) {
+            return Err(JoinRefused::Full);
+        }
+        players.insert(id.to_owned());
+        if self
+            .requests
+            .send(GameRequest::PlayerConnected(id.to_owned()))
+            .is_err()
+        {
+            players.remove(id);
+            return Err(JoinRefused::AgentExiting);
+        }
+        Ok(Joined {
+            new: true,
+            count: players.len(),
+        })
+    }
+
+    /// Disconnects player `id` and tells the supervisor: `Ok(None)` if it was not connected,
+    /// else `Ok(Some(count))` with the players left.
+    pub fn disconnect_player(&self, id: &str) -> Result<Option<usize>, JoinRefused> {
+        let mut players = self.players();
+        if !players.remove(id) {
+            return Ok(None);
+        }
+        if self
+            .requests
+            .send(GameRequest::PlayerDisconnected(id.to_owned()))
+            .is_err()
+        {
+            players.insert(id.to_owned());
+            return Err(JoinRefused::AgentExiting);
+        }
+        Ok(Some(players.len()))
+    }
+}
+
+/// A player connected: whether it was new, and how many players are connected now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Joined {
+    pub new: bool,
+    pub count: usize,
+}
+
+/// Why a player's connect or disconnect changed nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinRefused {
+    /// The capacity the caller gave is reached.
+    Full,
+    /// The supervisor no longer takes requests.
+    AgentExiting,
 }
 
 fn strip_tokens(value: &mut Value) {

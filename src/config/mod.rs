@@ -3,6 +3,7 @@
 //! every error names the flag (and the variable, when the value came from one) and the value,
 //! and ends the agent with exit code 64 before the game is started.
 
+mod agones_sdk;
 mod lifecycle;
 mod platform;
 mod sidecar;
@@ -25,6 +26,7 @@ use crate::units::{
     parse_duration, parse_duration_at_most, parse_signal, SignalMap, MAX_GRACE_PERIOD,
 };
 
+pub use agones_sdk::AgonesOptions;
 pub use lifecycle::{HookCommand, LifecycleOptions};
 pub use platform::{PlatformOptions, PlatformOptionsError, SelfStopOptions};
 pub use sidecar::{SidecarOptions, SIDECAR_STOP_BOUND};
@@ -55,6 +57,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub api: ApiOptions,
+
+    #[command(flatten)]
+    pub agones: AgonesOptions,
 
     #[command(flatten)]
     pub game_env: GameEnvOptions,
@@ -309,6 +314,10 @@ impl Cli {
             matches.value_source("api_addr"),
             None | Some(ValueSource::DefaultValue)
         );
+        cli.agones.agones_addr_given = !matches!(
+            matches.value_source("agones_addr"),
+            None | Some(ValueSource::DefaultValue)
+        );
         cli.validate().map_err(ParseOutcome::Invalid)?;
         if cli.subcommand.is_none() {
             cli.validate_mode(&matches).map_err(ParseOutcome::Invalid)?;
@@ -368,6 +377,7 @@ impl Cli {
             ));
         }
         self.api.validate()?;
+        self.agones.validate()?;
         self.lifecycle.validate()
     }
 }

@@ -128,6 +128,17 @@ impl Cli {
         }
     }
 
+    /// Where the Agones SDK API (`--agones`) listens: the address given, if one was; in
+    /// sidecar mode always `--agones-addr` (default 9358, where Agones's SDKs look), which
+    /// does not give way: the game cannot learn another port.
+    pub fn agones_listen_addr(&self) -> Option<std::net::SocketAddr> {
+        if self.is_sidecar() {
+            Some(self.agones.agones_addr)
+        } else {
+            self.agones.given_addr()
+        }
+    }
+
     /// A stop's bound in the machine: the grace period minus the kill margin, and in
     /// sidecar mode at most [`SIDECAR_STOP_BOUND`].
     pub(super) fn stop_bound(&self) -> Duration {
