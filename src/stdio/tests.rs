@@ -77,12 +77,17 @@ fn a_stalled_reader_never_blocks_the_writer_and_every_dropped_line_is_counted() 
     // The reader catches up: everything that was not dropped arrives, in order.
     let mut received = Vec::new();
     let drained = Instant::now() + Duration::from_secs(20);
-    while !stream.is_flushed() || !read_available(&mut reader).is_empty() {
-        received.extend(read_available(&mut reader));
+    loop {
+        // Flushed before a read that finds the pipe empty: nothing more can come.
+        let flushed = stream.is_flushed();
+        let chunk = read_available(&mut reader);
+        if flushed && chunk.is_empty() {
+            break;
+        }
+        received.extend(chunk);
         assert!(Instant::now() < drained, "never flushed");
         std::thread::sleep(Duration::from_millis(1));
     }
-    received.extend(read_available(&mut reader));
     assert_eq!(received.len() as u64, (lines - dropped) * 100);
     assert!(received.chunks(100).all(|l| l == line.as_slice()));
     // The count stays what was dropped; once caught up, writes are queued again.
