@@ -57,6 +57,9 @@ const PATHS: &[&str] = &[
     "/v1/players?x=1",
     "http://127.0.0.1:7070/v1/status",
     "*",
+    "/v1/events",
+    "/v1/status?wait=30s&after=1",
+    "/v1/status?wait=5m",
 ];
 
 const TOKEN: &str = "s3cret";
@@ -67,8 +70,10 @@ const STATUSES: &[u16] = &[200, 202, 400, 401, 404, 405, 413, 503];
 fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
+        // Paused time: a long poll's wait passes at once when nothing else can happen.
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
+            .start_paused(true)
             .build()
             .expect("a current-thread runtime")
     })
@@ -224,10 +229,24 @@ fuzz_target!(|data: &[u8]| {
 
     let (route, allow) = Route::from_path(uri.path());
     let response = runtime().block_on(handle(request, &state));
-    let (parts, body) = response.into_parts();
-    let Ok(collected) = runtime().block_on(body.collect());
-    let bytes = collected.to_bytes();
+    let (parts, mut body) = response.into_parts();
     let code = parts.status;
+    let streamed = parts.headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes)
+        == Some(b"application/x-ndjson");
+    if streamed {
+        // The event stream never ends: its first line is the status now.
+        assert!(route == Route::Events && code == StatusCode::OK, "{code}");
+        let frame = runtime().block_on(body.frame()).expect("a first line");
+        let line = frame.expect("a line").into_data().expect("data");
+        assert!(line.ends_with(b"\n"));
+        let value: Value = serde_json::from_slice(&line).expect("a JSON line");
+        assert!(value["version"].is_u64(), "{value}");
+        return;
+    }
+    let bytes = runtime()
+        .block_on(body.collect())
+        .expect("a whole body")
+        .to_bytes();
 
     assert!(STATUSES.contains(&code.as_u16()), "unexpected {code}");
     let content_type = parts.headers.get(CONTENT_TYPE).expect("a content-type");
