@@ -241,6 +241,20 @@ pub async fn run(
     }
 }
 
+/// Starts the self-stop in a task of its own; its outcome comes back to the machine as an
+/// event (`SelfStopAccepted` or `SelfStopFailed`). Wrap and sidecar mode alike.
+fn call_self_stop(self_stop: &mut SelfStopCall, events: &UnboundedSender<Event>) {
+    let call = self_stop();
+    let events = events.clone();
+    tokio::spawn(async move {
+        let event = match call.await {
+            Ok(()) => Event::SelfStopAccepted,
+            Err(why) => Event::SelfStopFailed(why),
+        };
+        let _ = events.send(event);
+    });
+}
+
 /// The machine's event for a request from the API. A join or a leave has already changed
 /// the roster (or did, and a restart emptied it since): the machine learns the roster's size
 /// as it is now, whatever the order the requests and the restart came in.
@@ -269,17 +283,7 @@ impl Driver {
                     self.kill_deadline = deadline;
                 }
             }
-            Action::CallSelfStop => {
-                let call = (self.self_stop)();
-                let events = self.events.clone();
-                tokio::spawn(async move {
-                    let event = match call.await {
-                        Ok(()) => Event::SelfStopAccepted,
-                        Err(why) => Event::SelfStopFailed(why),
-                    };
-                    let _ = events.send(event);
-                });
-            }
+            Action::CallSelfStop => call_self_stop(&mut self.self_stop, &self.events),
             Action::SpawnChild => match self.restart_game() {
                 Ok(event) => queue.push_back(event),
                 Err(error) => {

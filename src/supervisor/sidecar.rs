@@ -19,7 +19,7 @@ use tracing::{debug, error, info, warn};
 
 use super::report::{note_request, publish};
 use super::timers::Timers;
-use super::{event_for_request, ApiLink, SelfStopCall, SuperviseError};
+use super::{call_self_stop, event_for_request, ApiLink, SelfStopCall, SuperviseError};
 use crate::exit_code::ChildOutcome;
 use crate::lifecycle::{Action, Event, Machine, MachineOptions, Timer};
 use crate::os::{self, ProcessWatch, WatchError};
@@ -127,17 +127,7 @@ pub async fn run(
                             kill_deadline = deadline;
                         }
                     }
-                    Action::CallSelfStop => {
-                        let call = self_stop();
-                        let events = events.clone();
-                        tokio::spawn(async move {
-                            let event = match call.await {
-                                Ok(()) => Event::SelfStopAccepted,
-                                Err(why) => Event::SelfStopFailed(why),
-                            };
-                            let _ = events.send(event);
-                        });
-                    }
+                    Action::CallSelfStop => call_self_stop(&mut self_stop, &events),
                     Action::Note(note) => info!("{note}"),
                     Action::Exit(code) => {
                         publish(&machine, &status, &roster, kill_deadline, None);
