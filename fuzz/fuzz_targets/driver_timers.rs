@@ -172,19 +172,7 @@ impl Driver {
             }
         }
         // Publish as the driver does, the stop's deadline also as wall-clock time.
-        let lifecycle = match self.machine.state() {
-            State::Starting => Lifecycle::Starting,
-            State::Running => Lifecycle::Running,
-            State::Restarting => Lifecycle::Restarting,
-            State::Ending(reason) => Lifecycle::Ending {
-                trigger: reason.trigger().to_owned(),
-                reason: reason.detail(),
-            },
-            State::Stopping { .. } => {
-                Lifecycle::stopping_at(self.kill_deadline.unwrap_or_else(Instant::now))
-            }
-            State::Exited(code) => Lifecycle::Exited { code: *code },
-        };
+        let lifecycle = Lifecycle::of(self.machine.state(), self.kill_deadline);
         status.send_modify(|s| {
             s.lifecycle = lifecycle;
             s.child_pid = self.child_alive.then_some(42);

@@ -9,6 +9,8 @@ use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use super::machine::State;
+
 /// Where the agent is in the game's life, as the API reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -54,6 +56,24 @@ impl Lifecycle {
             Lifecycle::Ending { .. } => "ending",
             Lifecycle::Stopping { .. } => "stopping",
             Lifecycle::Exited { .. } => "exited",
+        }
+    }
+
+    /// What the API shows of the machine's `state`; a stop's deadline is its kill timer's
+    /// (`kill_deadline`, or now when none runs).
+    pub fn of(state: &State, kill_deadline: Option<Instant>) -> Lifecycle {
+        match state {
+            State::Starting => Lifecycle::Starting,
+            State::Running => Lifecycle::Running,
+            State::Restarting => Lifecycle::Restarting,
+            State::Ending(reason) => Lifecycle::Ending {
+                trigger: reason.trigger().to_owned(),
+                reason: reason.detail(),
+            },
+            State::Stopping { .. } => {
+                Lifecycle::stopping_at(kill_deadline.unwrap_or_else(Instant::now))
+            }
+            State::Exited(code) => Lifecycle::Exited { code: *code },
         }
     }
 

@@ -5,7 +5,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{debug, info};
 
-use crate::lifecycle::{AgentStatus, GameRequest, Lifecycle, Machine, Roster, State};
+use crate::lifecycle::{AgentStatus, GameRequest, Lifecycle, Machine, Roster};
 
 /// Logs a request from the game, and keeps what only the driver knows (the heartbeat's
 /// time) for the status.
@@ -39,19 +39,7 @@ pub(super) fn publish(
     kill_deadline: Option<Instant>,
     child_pid: Option<i32>,
 ) {
-    let lifecycle = match machine.state() {
-        State::Starting => Lifecycle::Starting,
-        State::Running => Lifecycle::Running,
-        State::Restarting => Lifecycle::Restarting,
-        State::Ending(reason) => Lifecycle::Ending {
-            trigger: reason.trigger().to_owned(),
-            reason: reason.detail(),
-        },
-        State::Stopping { .. } => {
-            Lifecycle::stopping_at(kill_deadline.unwrap_or_else(Instant::now))
-        }
-        State::Exited(code) => Lifecycle::Exited { code: *code },
-    };
+    let lifecycle = Lifecycle::of(machine.state(), kill_deadline);
     let restarts = u32::try_from(machine.restarts()).unwrap_or(u32::MAX);
     let ready = machine.is_ready();
     let self_stop = machine.self_stop().clone();
