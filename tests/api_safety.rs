@@ -238,6 +238,9 @@ fn with_7070_held_by_another_socket_the_game_reaches_its_agent_on_another_port()
             == true),
         "the game's ready never reached the status"
     );
+    agent.signal(Signal::SIGTERM);
+    assert_eq!(agent.exit_code(), 143);
+    // Read once the agent has exited: its lines reach stderr through a writer thread.
     let log = agent.stderr();
     assert!(
         log.contains("the default local API address 127.0.0.1:7070 cannot be bound"),
@@ -247,8 +250,6 @@ fn with_7070_held_by_another_socket_the_game_reaches_its_agent_on_another_port()
         log.contains(&format!("listening on {addr} instead")),
         "{log}"
     );
-    agent.signal(Signal::SIGTERM);
-    assert_eq!(agent.exit_code(), 143);
 }
 
 #[test]
@@ -275,11 +276,12 @@ fn with_7070_the_games_mapped_port_the_game_gets_it_and_reaches_its_agent_elsewh
         "the agent holds 7070"
     );
     assert_eq!(listening_sockets_on(agent.pid(), addr.port()), 1);
+    agent.signal(Signal::SIGTERM);
+    assert_eq!(agent.exit_code(), 143);
+    // Read once the agent has exited: its lines reach stderr through a writer thread.
     let log = agent.stderr();
     assert!(
         log.contains("127.0.0.1:7070 is an internal port of the deployment's port mapping"),
         "{log}"
     );
-    agent.signal(Signal::SIGTERM);
-    assert_eq!(agent.exit_code(), 143);
 }
