@@ -193,3 +193,32 @@ fn the_agones_address_must_be_loopback_and_free() {
         agent.stderr()
     );
 }
+
+/// The default 9358, taken by another socket, gives way to a free loopback port as the local
+/// API's default does: the game is told the port it got and reaches the SDK there.
+#[test]
+fn a_taken_default_agones_port_gives_way_to_a_free_one_the_game_is_told() {
+    // Held by this socket, or by whoever holds it already: held either way.
+    let _held = std::net::TcpListener::bind("127.0.0.1:9358");
+    let (mut agent, api) =
+        support::start_with_api(&["--agones"], &["--print-env", "AGONES_SDK_HTTP_PORT"]);
+    let line = agent.wait_line("ENV AGONES_SDK_HTTP_PORT=");
+    let port: u16 = line["ENV AGONES_SDK_HTTP_PORT=".len()..].parse().unwrap();
+    assert_ne!(port, 9358);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    assert_eq!(sdk(addr, "POST", "/ready", json!({})).0, 200);
+    assert!(wait_until(DEADLINE, || http::get(api, "/v1/status").json()
+        ["ready"]
+        == true));
+    agent.signal(nix::sys::signal::Signal::SIGTERM);
+    agent.wait_exit(DEADLINE);
+    let log = agent.stderr();
+    assert!(
+        log.contains("the default Agones SDK address 127.0.0.1:9358 cannot be bound"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("listening on {addr} instead")),
+        "{log}"
+    );
+}

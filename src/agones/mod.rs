@@ -29,7 +29,7 @@ mod routes;
 pub mod sdk;
 mod watch;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -74,28 +74,18 @@ pub async fn bind(
     given: Option<SocketAddr>,
     mapped_ports: &[u16],
 ) -> Result<BoundApi, AgonesError> {
-    let bind_at = |addr: SocketAddr| async move {
-        api::bind(addr)
-            .await
-            .map_err(|ApiError::Bind { source, .. }| AgonesError::Bind { addr, source })
+    let bound = match given {
+        Some(addr) => api::bind(addr).await.map(|bound| (bound, None)),
+        None => api::bind_default_port(DEFAULT_AGONES_PORT, mapped_ports).await,
     };
-    if let Some(addr) = given {
-        return bind_at(addr).await;
+    let (bound, gave_way) =
+        bound.map_err(|ApiError::Bind { addr, source }| AgonesError::Bind { addr, source })?;
+    if let Some(why) = gave_way {
+        warn!(
+            "the default Agones SDK address {why}: listening on {} instead (the game gets it as AGONES_SDK_HTTP_PORT; set --agones-addr to choose)",
+            bound.local_addr()
+        );
     }
-    let default = SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_AGONES_PORT));
-    let unusable = if mapped_ports.contains(&DEFAULT_AGONES_PORT) {
-        "is an internal port of the deployment's port mapping".to_owned()
-    } else {
-        match bind_at(default).await {
-            Ok(bound) => return Ok(bound),
-            Err(AgonesError::Bind { source, .. }) => format!("cannot be bound ({source})"),
-        }
-    };
-    let bound = bind_at(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
-    warn!(
-        "the default Agones SDK address {default} {unusable}: listening on {} instead (the game gets it as AGONES_SDK_HTTP_PORT; set --agones-addr to choose)",
-        bound.local_addr()
-    );
     Ok(bound)
 }
 

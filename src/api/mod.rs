@@ -178,31 +178,44 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Binds where `addr` says. The default address gives way, with a warning, to a free
-/// loopback port when it is one of `mapped_ports` (the game's internal ports: the game will
-/// bind it) or cannot be bound (another agent, or any other process, holds it): a default the
-/// user never chose must not stop the container. The game learns the address actually bound
-/// from `EDGEGAP_AGENT_URL`.
+/// loopback port (see [`bind_default_port`]): a default the user never chose must not stop
+/// the container. The game learns the address actually bound from `EDGEGAP_AGENT_URL`.
 pub async fn bind_listen(addr: ListenAddr, mapped_ports: &[u16]) -> Result<BoundApi, ApiError> {
-    let default = match addr {
-        ListenAddr::Given(addr) => return bind(addr).await,
-        ListenAddr::Default => SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_API_PORT)),
-    };
-    let unusable = if mapped_ports.contains(&DEFAULT_API_PORT) {
+    if let ListenAddr::Given(addr) = addr {
+        return bind(addr).await;
+    }
+    let (bound, gave_way) = bind_default_port(DEFAULT_API_PORT, mapped_ports).await?;
+    if let Some(why) = gave_way {
+        warn!(
+            default = %SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_API_PORT)),
+            addr = %bound.local_addr(),
+            "the default local API address {why}: listening on {} instead (the game gets it as EDGEGAP_AGENT_URL; set --api-addr to choose)",
+            bound.local_addr()
+        );
+    }
+    Ok(bound)
+}
+
+/// Binds 127.0.0.1:`port`, a default the user did not choose, unless it is one of
+/// `mapped_ports` (the game's internal ports: the game will bind it) or cannot be bound
+/// (another agent, or any other process, holds it); then a free loopback port. Returns the
+/// socket and, when the default gave way, why (`"127.0.0.1:7070 cannot be bound (...)"`), for
+/// the caller to say in its warning. The local API and the Agones SDK API both bind so.
+pub async fn bind_default_port(
+    port: u16,
+    mapped_ports: &[u16],
+) -> Result<(BoundApi, Option<String>), ApiError> {
+    let default = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let unusable = if mapped_ports.contains(&port) {
         "is an internal port of the deployment's port mapping (ARBITRIUM_PORTS_MAPPING)".to_owned()
     } else {
         match bind(default).await {
-            Ok(bound) => return Ok(bound),
+            Ok(bound) => return Ok((bound, None)),
             Err(ApiError::Bind { source, .. }) => format!("cannot be bound ({source})"),
         }
     };
     let bound = bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
-    warn!(
-        default = %default,
-        addr = %bound.local_addr(),
-        "the default local API address {default} {unusable}: listening on {} instead (the game gets it as EDGEGAP_AGENT_URL; set --api-addr to choose)",
-        bound.local_addr()
-    );
-    Ok(bound)
+    Ok((bound, Some(format!("{default} {unusable}"))))
 }
 
 impl BoundApi {
